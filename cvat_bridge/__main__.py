@@ -1,0 +1,3 @@
+from cvat_bridge.cli import main
+
+main()

@@ -1,0 +1,63 @@
+"""The app factory: API routers behind the token, the pages, and the job machinery's start and stop."""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import Depends, FastAPI
+
+from cvat_bridge import __version__
+from cvat_bridge.api.deps import require_token
+from cvat_bridge.auth import ensure_api_token
+from cvat_bridge.jobs.queue import reap_lost_jobs_forever, recover_jobs
+from cvat_bridge.services import Services, get_services, set_services
+
+# Each module defines `router`; all of them sit under /api and need the token.
+API_ROUTERS = (
+    "cvat_bridge.api.collections",
+    "cvat_bridge.api.architectures",
+    "cvat_bridge.api.models",
+    "cvat_bridge.api.predict",
+    "cvat_bridge.api.jobs",
+    "cvat_bridge.api.cvat",
+    "cvat_bridge.api.functions",
+)
+
+
+def create_app(services: Services | None = None) -> FastAPI:
+    services = services or get_services()
+    set_services(services)
+    token, created = ensure_api_token(services.settings, services.storage.token_file)
+    if created:
+        print(f"cvat-bridge: generated an API token; it is in {services.storage.token_file}", flush=True)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        recover_jobs(services)
+        stop = threading.Event()
+        reaper = threading.Thread(target=reap_lost_jobs_forever, args=(services, stop), daemon=True)
+        reaper.start()
+        yield
+        stop.set()
+        services.jobs.close()
+
+    app = FastAPI(title="cvat-bridge", version=__version__, lifespan=lifespan)
+    app.state.services = services
+    app.state.api_token = token
+
+    @app.get("/api/health", tags=["health"])
+    def health() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    for module_name in API_ROUTERS:
+        router = importlib.import_module(module_name).router
+        app.include_router(router, prefix="/api", dependencies=[Depends(require_token)])
+
+    from cvat_bridge.web.pages import mount_pages
+
+    mount_pages(app)
+    return app
+

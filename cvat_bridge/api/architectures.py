@@ -1,0 +1,5 @@
+"""/api routes: architectures."""
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["architectures"])

@@ -1,0 +1,5 @@
+"""/api routes: collections."""
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["collections"])

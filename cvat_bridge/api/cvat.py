@@ -1,0 +1,5 @@
+"""/api routes: cvat."""
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["cvat"])

@@ -1,0 +1,30 @@
+"""Dependencies shared by the routes: the services and the bearer-token check."""
+
+from __future__ import annotations
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from cvat_bridge.auth import token_matches
+from cvat_bridge.services import Services
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def services(request: Request) -> Services:
+    return request.app.state.services
+
+
+def require_token(
+    request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)
+) -> None:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "missing API token: send 'Authorization: Bearer <token>'",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    if not token_matches(credentials.credentials, request.app.state.api_token):
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, "wrong API token", headers={"WWW-Authenticate": "Bearer"}
+        )

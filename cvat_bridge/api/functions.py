@@ -1,0 +1,5 @@
+"""/api routes: functions."""
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["functions"])

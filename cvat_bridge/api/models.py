@@ -1,0 +1,5 @@
+"""/api routes: models."""
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["models"])

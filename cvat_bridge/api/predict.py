@@ -1,0 +1,5 @@
+"""/api routes: predict."""
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["predict"])

@@ -1,0 +1,52 @@
+"""The `cvat-bridge` command. It works on the data dir and database of the settings, like the service."""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+from cvat_bridge import __version__
+from cvat_bridge.services import get_services
+
+
+@click.group()
+@click.version_option(__version__)
+def main() -> None:
+    """Train image classifiers from zip folder trees and CVAT tags; put them back into CVAT."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+def serve(host: str, port: int) -> None:
+    """Run the API and the pages (jobs run in a worker process of their own unless Redis is set)."""
+    import uvicorn
+
+    from cvat_bridge.api.app import create_app
+
+    services = get_services()
+    app = create_app(services)
+    click.echo(f"cvat-bridge: data in {services.storage.root}, database {_safe_url(services.db.url)}")
+    click.echo(f"cvat-bridge: open http://{host}:{port}/ (API token in {services.storage.token_file})")
+    uvicorn.run(app, host=host, port=port)
+
+
+@main.command()
+@click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
+def worker(burst: bool) -> None:
+    """Take jobs from Redis (CVAT_BRIDGE_REDIS_URL); run as many as you have machines or GPUs."""
+    from cvat_bridge.jobs.worker import run_worker
+
+    run_worker(get_services(), burst=burst)
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+# Each module registers its commands on `main`.
+from cvat_bridge.cli import collections, cvat, function, models, predict  # noqa: E402,F401,I001

@@ -1,0 +1,3 @@
+"""`cvat-bridge` commands: cvat."""
+
+from cvat_bridge.cli import main  # noqa: F401

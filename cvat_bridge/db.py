@@ -1,0 +1,165 @@
+"""SQL storage: SQLite embedded by default, PostgreSQL when ``CVAT_BRIDGE_DATABASE_URL`` says so.
+
+Rows are the source of truth for collections, models, jobs and deployments; files live under the data dir
+(see ``cvat_bridge.storage``). Status and progress of a model are those of its training job.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON, dt.datetime: DateTime(timezone=True)}
+
+
+class Collection(Base):
+    """A registered set of labelled images with a stored split. Only ``ready`` ones are shown."""
+
+    __tablename__ = "collections"
+    __table_args__ = (UniqueConstraint("name", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), index=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    source: Mapped[str] = mapped_column(String(20))  # "zip" | "cvat"
+    classes: Mapped[list[Any]] = mapped_column(default=list)
+    num_images: Mapped[int] = mapped_column(default=0)
+    splits: Mapped[dict[str, Any]] = mapped_column(default=dict)  # {"train": {"cls": n}, "val": {...}}
+    report: Mapped[dict[str, Any]] = mapped_column(default=dict)  # dataset doctor / import report
+    provenance: Mapped[dict[str, Any]] = mapped_column(default=dict)  # where it came from (file, CVAT task)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    images: Mapped[list[Image]] = relationship(
+        back_populates="collection", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class Image(Base):
+    """One image of a collection: its class, its split and its file (relative to the collection dir)."""
+
+    __tablename__ = "images"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    collection_id: Mapped[int] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"), index=True)
+    split: Mapped[str] = mapped_column(String(10))  # "train" | "val" | "test"
+    label: Mapped[str] = mapped_column(String(200))
+    path: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    width: Mapped[int] = mapped_column()
+    height: Mapped[int] = mapped_column()
+    provenance: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+
+    collection: Mapped[Collection] = relationship(back_populates="images")
+
+
+class Job(Base):
+    """Background work (training, CVAT import, tagging, deployment) and its live state."""
+
+    __tablename__ = "jobs"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    status: Mapped[str] = mapped_column(String(20), default="queued", index=True)
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    progress: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    worker: Mapped[str | None] = mapped_column(String(200), default=None)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    heartbeat_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+
+
+class Model(Base):
+    """A trained (or training) classifier. Status and progress are its job's."""
+
+    __tablename__ = "models"
+    __table_args__ = (UniqueConstraint("name", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), index=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    architecture: Mapped[str] = mapped_column(String(100))
+    collection_id: Mapped[int | None] = mapped_column(
+        ForeignKey("collections.id", ondelete="SET NULL"), default=None
+    )
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    classes: Mapped[list[Any]] = mapped_column(default=list)
+    metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    job: Mapped[Job] = relationship(lazy="joined")
+
+
+class Deployment(Base):
+    """A model version deployed as a Nuclio function for CVAT."""
+
+    __tablename__ = "deployments"
+
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"), primary_key=True)
+    function_name: Mapped[str] = mapped_column(String(200))
+    state: Mapped[str] = mapped_column(String(30))  # deploying | ready | error | removed
+    message: Mapped[str | None] = mapped_column(Text, default=None)
+    in_cvat: Mapped[bool | None] = mapped_column(Boolean, default=None)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Database:
+    """Engine and session factory for one database URL; creates the tables it needs."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        is_sqlite = url.startswith("sqlite")
+        connect_args = {"check_same_thread": False, "timeout": 30} if is_sqlite else {}
+        self.engine: Engine = create_engine(url, connect_args=connect_args, pool_pre_ping=True)
+        if is_sqlite:
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        Base.metadata.create_all(self.engine)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._pid = os.getpid()
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A transaction: committed when the block ends, rolled back if it raises."""
+        if os.getpid() != self._pid:  # a forked job process must not share its parent's connections
+            self.engine.dispose(close=False)
+            self._pid = os.getpid()
+        with self._sessions.begin() as session:
+            yield session
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.close()

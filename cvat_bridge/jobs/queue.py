@@ -1,0 +1,122 @@
+"""Where jobs go: a worker process of the service's own (embedded), or Redis for `cvat-bridge worker`s (RQ)."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import threading
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import TYPE_CHECKING, Any, Protocol
+
+from cvat_bridge.jobs.store import create_job, finish_job, queued_job_ids, reap_stale_jobs
+
+if TYPE_CHECKING:
+    from cvat_bridge.services import Services
+
+log = logging.getLogger(__name__)
+RQ_QUEUE_NAME = "cvat-bridge"
+
+
+class JobQueue(Protocol):
+    def submit(self, job_id: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def make_queue(services: Services) -> JobQueue:
+    if services.settings.redis_url:
+        return RedisQueue(services.settings.redis_url)
+    return EmbeddedQueue(services)
+
+
+def start_job(services: Services, kind: str, params: dict[str, Any]) -> str:
+    """Record a job and hand it to the queue; returns its id."""
+    job_id = create_job(services.db, kind, params)
+    services.jobs.submit(job_id)
+    return job_id
+
+
+def recover_jobs(services: Services) -> None:
+    """At start-up: fail jobs whose worker died, and (embedded) queue again what was waiting."""
+    reap_stale_jobs(services.db, services.settings.job_stale_after_seconds)
+    if isinstance(services.jobs, EmbeddedQueue):
+        for job_id in queued_job_ids(services.db):
+            services.jobs.submit(job_id)
+
+
+def reap_lost_jobs_forever(services: Services, stop: threading.Event) -> None:
+    """Until stop is set, fail running jobs whose worker went silent (API and every worker run this)."""
+    settings = services.settings
+    while not stop.wait(settings.job_heartbeat_seconds):
+        try:
+            reap_stale_jobs(services.db, settings.job_stale_after_seconds)
+        except Exception:  # noqa: BLE001 - the database may be briefly away; try again next beat
+            log.warning("could not check for lost jobs", exc_info=True)
+
+
+def _init_worker(settings: Any) -> None:
+    from cvat_bridge.services import Services, set_services
+
+    set_services(Services(settings))
+
+
+class EmbeddedQueue:
+    """One worker process beside the API, jobs run one at a time in submission order."""
+
+    def __init__(self, services: Services) -> None:
+        self._services = services
+        self._lock = threading.Lock()
+        self._pool: ProcessPoolExecutor | None = None
+
+    def _executor(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                max_workers=1,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init_worker,
+                initargs=(self._services.settings,),
+            )
+        return self._pool
+
+    def submit(self, job_id: str) -> None:
+        from cvat_bridge.jobs.runner import run_job
+
+        with self._lock:
+            future = self._executor().submit(run_job, job_id)
+        future.add_done_callback(lambda done: self._after(job_id, done))
+
+    def _after(self, job_id: str, future: Future) -> None:
+        error = future.exception()
+        if error is None:
+            return
+        if isinstance(error, BrokenProcessPool):
+            finish_job(self._services.db, job_id, "failed", error="the worker process died while running the job")
+            with self._lock:
+                self._pool = None  # the next submit starts a fresh worker
+        else:
+            log.error("job %s: worker error %r", job_id, error)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._pool is not None:
+                self._pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = None
+
+
+class RedisQueue:
+    """RQ queue on Redis; any number of `cvat-bridge worker` processes take its jobs."""
+
+    def __init__(self, redis_url: str) -> None:
+        from redis import Redis
+        from rq import Queue
+
+        self._queue = Queue(RQ_QUEUE_NAME, connection=Redis.from_url(redis_url))
+
+    def submit(self, job_id: str) -> None:
+        self._queue.enqueue(
+            "cvat_bridge.jobs.runner.run_job", job_id, job_id=job_id, job_timeout=-1, result_ttl=3600
+        )
+
+    def close(self) -> None:
+        self._queue.connection.close()

@@ -1,0 +1,45 @@
+"""The pages: one layout with navigation; each page is a template and a script calling /api."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from cvat_bridge import __version__
+
+WEB_DIR = Path(__file__).parent
+templates = Jinja2Templates(directory=WEB_DIR / "templates")
+
+# path -> (template, navigation title); the order is the navigation's.
+PAGES = {
+    "/collections": ("collections.html", "Collections"),
+    "/train": ("train.html", "Train"),
+    "/models": ("models.html", "Models"),
+    "/inference": ("inference.html", "Inference"),
+}
+
+
+def mount_pages(app: FastAPI) -> None:
+    app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def home() -> RedirectResponse:
+        return RedirectResponse("/collections")
+
+    for path, (template, title) in PAGES.items():
+        app.add_api_route(path, _page(template, title), methods=["GET"], response_class=HTMLResponse,
+                          include_in_schema=False)
+
+
+def _page(template: str, title: str):
+    def render(request: Request) -> HTMLResponse:
+        nav = [(path, name) for path, (_, name) in PAGES.items()]
+        return templates.TemplateResponse(
+            request, template, {"title": title, "nav": nav, "version": __version__}
+        )
+
+    return render

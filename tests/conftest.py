@@ -1,0 +1,136 @@
+"""Fixtures shared by the whole suite: services on a temporary data dir, SQLite or the real PostgreSQL,
+an authenticated API client, and a live server on a free port for browsers and other processes."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+import uvicorn
+from fastapi.testclient import TestClient
+
+from cvat_bridge.api.app import create_app
+from cvat_bridge.services import Services, set_services
+from cvat_bridge.settings import Settings
+
+API_TOKEN = "test-token"
+POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+HYMENOPTERA = SHARED / "datasets" / "hymenoptera_data"
+
+
+def make_settings(data_dir: Path, **overrides) -> Settings:
+    values = {"data_dir": data_dir, "api_token": API_TOKEN, "job_heartbeat_seconds": 0.5}
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh, empty database on the PostgreSQL at 127.0.0.1:5432, dropped afterwards."""
+    name = f"cvat_bridge_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest) -> str | None:
+    """Run a test on both databases: the embedded SQLite (None: the default) and PostgreSQL."""
+    if request.param == "sqlite":
+        return None
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def services(tmp_path: Path) -> Iterator[Services]:
+    """Services on SQLite in a temporary data dir (use `database_url` and make_settings for both DBs)."""
+    svc = Services(make_settings(tmp_path / "data"))
+    set_services(svc)
+    yield svc
+    _close(svc)
+
+
+@pytest.fixture
+def client(services: Services) -> Iterator[TestClient]:
+    """API client that sends the token; the app's lifespan (job recovery, reaper) runs."""
+    with TestClient(create_app(services), headers={"Authorization": f"Bearer {API_TOKEN}"}) as test_client:
+        yield test_client
+
+
+def _close(svc: Services) -> None:
+    if "jobs" in svc.__dict__:
+        svc.jobs.close()
+    if "db" in svc.__dict__:
+        svc.db.dispose()
+    set_services(None)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class LiveServer:
+    """The real app served by uvicorn in a thread, on 127.0.0.1 and a free port."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(create_app(services), host="127.0.0.1", port=self.port, log_level="warning")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self._thread.start()
+        deadline = time.monotonic() + 20
+        while not self._server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("live server did not start")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+
+
+@pytest.fixture
+def live_server(services: Services) -> Iterator[LiveServer]:
+    with LiveServer(services) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Chromium from Debian, driven by Playwright."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"],
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, live_server: LiveServer):
+    """A browser page that already knows the API token (as a user who pasted it once)."""
+    context = browser.new_context(base_url=live_server.url)
+    context.add_init_script(f"localStorage.setItem('cvat-bridge-token', '{API_TOKEN}')")
+    browser_page = context.new_page()
+    yield browser_page
+    context.close()
