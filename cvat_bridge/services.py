@@ -20,7 +20,7 @@ class Services:
 
     @cached_property
     def db(self) -> Database:
-        self.storage  # the data dir must exist before SQLite opens a file in it
+        _ = self.storage  # the data dir must exist before SQLite opens a file in it
         return Database(self.settings.resolved_database_url)
 
     @cached_property

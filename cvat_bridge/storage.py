@@ -1,11 +1,11 @@
 """Where things live under the data directory.
 
-    <data_dir>/
-      cvat-bridge.sqlite3     default database
-      api-token               generated API token (mode 0600)
-      collections/<id>/       a collection's files, stored byte for byte as uploaded
-      models/<id>/            a trained model's artifacts (see trainer.artifacts)
-      staging/                work in progress; a failed or crashed import leaves nothing elsewhere
+<data_dir>/
+  cvat-bridge.sqlite3     default database
+  api-token               generated API token (mode 0600)
+  collections/<id>/       a collection's files, stored byte for byte as uploaded
+  models/<id>/            a trained model's artifacts (see trainer.artifacts)
+  staging/                work in progress; a failed or crashed import leaves nothing elsewhere
 """
 
 from __future__ import annotations

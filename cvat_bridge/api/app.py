@@ -60,4 +60,3 @@ def create_app(services: Services | None = None) -> FastAPI:
 
     mount_pages(app)
     return app
-

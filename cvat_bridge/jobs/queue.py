@@ -1,4 +1,4 @@
-"""Where jobs go: a worker process of the service's own (embedded), or Redis for `cvat-bridge worker`s (RQ)."""
+"""Where jobs go: the service's own worker process (embedded), or Redis for `cvat-bridge worker`s (RQ)."""
 
 from __future__ import annotations
 
@@ -55,10 +55,12 @@ def reap_lost_jobs_forever(services: Services, stop: threading.Event) -> None:
             log.warning("could not check for lost jobs", exc_info=True)
 
 
-def _init_worker(settings: Any) -> None:
+def _init_worker(settings: Any, handlers: dict[str, str]) -> None:
+    from cvat_bridge.jobs import runner
     from cvat_bridge.services import Services, set_services
 
     set_services(Services(settings))
+    runner.HANDLERS.update(handlers)  # the queuing process's registry is the one that counts
 
 
 class EmbeddedQueue:
@@ -70,12 +72,14 @@ class EmbeddedQueue:
         self._pool: ProcessPoolExecutor | None = None
 
     def _executor(self) -> ProcessPoolExecutor:
+        from cvat_bridge.jobs.runner import HANDLERS
+
         if self._pool is None:
             self._pool = ProcessPoolExecutor(
                 max_workers=1,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_init_worker,
-                initargs=(self._services.settings,),
+                initargs=(self._services.settings, dict(HANDLERS)),
             )
         return self._pool
 
@@ -91,7 +95,9 @@ class EmbeddedQueue:
         if error is None:
             return
         if isinstance(error, BrokenProcessPool):
-            finish_job(self._services.db, job_id, "failed", error="the worker process died while running the job")
+            finish_job(
+                self._services.db, job_id, "failed", error="the worker process died while running the job"
+            )
             with self._lock:
                 self._pool = None  # the next submit starts a fresh worker
         else:

@@ -85,8 +85,8 @@ def reap_stale_jobs(db: Database, stale_after_seconds: float) -> list[str]:
                 job.status = "failed"
                 job.finished_at = now
                 job.error = (
-                    f"worker {job.worker} was lost (no heartbeat since {heartbeat.isoformat(timespec='seconds')}); "
-                    "start the job again"
+                    f"worker {job.worker} was lost (no heartbeat since "
+                    f"{heartbeat.isoformat(timespec='seconds')}); start the job again"
                 )
                 reaped.append(job.id)
     return reaped

@@ -23,4 +23,3 @@ def run_worker(services: Services, burst: bool = False) -> None:
         Worker([Queue(RQ_QUEUE_NAME, connection=connection)], connection=connection).work(burst=burst)
     finally:
         stop.set()
-

@@ -57,7 +57,9 @@ class Preprocessing:
         )
 
 
-def open_image(source: str | os.PathLike | bytes | IO[bytes], max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+def open_image(
+    source: str | os.PathLike | bytes | IO[bytes], max_pixels: int = DEFAULT_MAX_PIXELS
+) -> Image.Image:
     """Decode an image fully and normalise it to 8-bit RGB with its EXIF orientation applied."""
     if isinstance(source, bytes):
         source = io.BytesIO(source)
@@ -101,7 +103,7 @@ def to_rgb(image: Image.Image) -> Image.Image:
 
 
 def resize_and_crop(image: Image.Image, spec: Preprocessing) -> Image.Image:
-    """Resize the shorter side to ``resize_size`` (as torchvision's Resize), then centre-crop ``crop_size``."""
+    """Resize the short side to ``resize_size`` (as torchvision's Resize), then centre-crop ``crop_size``."""
     width, height = image.size
     short, long = (width, height) if width <= height else (height, width)
     new_short, new_long = spec.resize_size, int(spec.resize_size * long / short)

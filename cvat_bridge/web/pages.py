@@ -31,8 +31,13 @@ def mount_pages(app: FastAPI) -> None:
         return RedirectResponse("/collections")
 
     for path, (template, title) in PAGES.items():
-        app.add_api_route(path, _page(template, title), methods=["GET"], response_class=HTMLResponse,
-                          include_in_schema=False)
+        app.add_api_route(
+            path,
+            _page(template, title),
+            methods=["GET"],
+            response_class=HTMLResponse,
+            include_in_schema=False,
+        )
 
 
 def _page(template: str, title: str):

@@ -49,7 +49,9 @@ def write_class_folders(root: Path, counts: Mapping[str, int], seed: int = 0, fm
         folder.mkdir(parents=True, exist_ok=True)
         for index in range(count):
             suffix = "jpg" if fmt == "JPEG" else fmt.lower()
-            (folder / f"{label}_{index}.{suffix}").write_bytes(image_bytes(class_image(label, seed * 100_000 + index), fmt))
+            (folder / f"{label}_{index}.{suffix}").write_bytes(
+                image_bytes(class_image(label, seed * 100_000 + index), fmt)
+            )
     return root
 
 
