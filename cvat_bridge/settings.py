@@ -12,7 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     """Every knob of the service. ``CVAT_BRIDGE_<FIELD>`` sets a field (e.g. ``CVAT_BRIDGE_DATA_DIR``)."""
 
-    model_config = SettingsConfigDict(env_prefix="CVAT_BRIDGE_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="CVAT_BRIDGE_", extra="ignore", env_ignore_empty=True)
 
     data_dir: Path = Path("data")
     database_url: str | None = None  # default: SQLite file in the data dir
@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     cvat_password: SecretStr | None = None
     cvat_organization: str | None = None
     nuclio_url: str | None = None
+    public_url: str | None = None  # this service's URL as the Nuclio dashboard reaches it (function zips)
 
     @property
     def resolved_database_url(self) -> str:

@@ -6,6 +6,7 @@ import datetime as dt
 import os
 import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -113,10 +114,10 @@ def test_restart_runs_jobs_left_queued(services: Services) -> None:
         assert wait_for(services, job_id, ("succeeded", "failed")).result["echo"] == "from before the restart"
 
 
-def test_redis_queue_runs_each_job_once(tmp_path) -> None:
+@pytest.fixture
+def redis_services(tmp_path) -> Iterator[Services]:
     from redis import Redis
 
-    from cvat_bridge.jobs.worker import run_worker
     from cvat_bridge.services import set_services
     from tests.conftest import make_settings
 
@@ -124,14 +125,39 @@ def test_redis_queue_runs_each_job_once(tmp_path) -> None:
     Redis.from_url(redis_url).flushdb()
     services = Services(make_settings(tmp_path / "data", redis_url=redis_url))
     set_services(services)
-    try:
-        jobs = [start_job(services, "echo", {"value": n}) for n in range(3)]
-        run_worker(services, burst=True)  # forks a work-horse per job, like `cvat-bridge worker`
-        done = [get_job(services.db, job_id) for job_id in jobs]
-        assert [job.status for job in done] == ["succeeded"] * 3
-        assert [job.result["echo"] for job in done] == [0, 1, 2]
-        run_worker(services, burst=True)  # nothing left: each job ran once
-        assert [get_job(services.db, job_id).finished_at for job_id in jobs] == [j.finished_at for j in done]
-    finally:
-        services.jobs.close()
-        set_services(None)
+    yield services
+    services.jobs.close()
+    set_services(None)
+
+
+def test_redis_queue_runs_each_job_once(redis_services: Services) -> None:
+    from cvat_bridge.jobs.worker import run_worker
+
+    jobs = [start_job(redis_services, "echo", {"value": n}) for n in range(3)]
+    run_worker(redis_services, burst=True)  # forks a work-horse per job, like `cvat-bridge worker`
+    done = [get_job(redis_services.db, job_id) for job_id in jobs]
+    assert [job.status for job in done] == ["succeeded"] * 3
+    assert [job.result["echo"] for job in done] == [0, 1, 2]
+    run_worker(redis_services, burst=True)  # nothing left: each job ran once
+    again = [get_job(redis_services.db, job_id) for job_id in jobs]
+    assert [job.finished_at for job in again] == [job.finished_at for job in done]
+
+
+def test_training_jobs_wait_for_a_worker_of_the_train_queue(
+    redis_services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cvat_bridge.jobs.worker import run_worker
+
+    monkeypatch.setitem(runner.HANDLERS, "train", TEST_HANDLERS["echo"])
+    training = start_job(redis_services, "train", {"value": "gpu work"})
+    other = start_job(redis_services, "echo", {"value": "cpu work"})
+    run_worker(redis_services, queues=("default",), burst=True)  # a CPU-only worker
+    assert get_job(redis_services.db, other).status == "succeeded"
+    assert get_job(redis_services.db, training).status == "queued"
+    run_worker(redis_services, queues=("train",), burst=True)
+    assert get_job(redis_services.db, training).result["echo"] == "gpu work"
+
+
+def test_unknown_job_kinds_fail_with_a_clear_message(services: Services) -> None:
+    job = wait_for(services, start_job(services, "no-such-kind", {}), ("failed", "succeeded"))
+    assert job.status == "failed" and job.error.startswith("unknown job kind 'no-such-kind'")

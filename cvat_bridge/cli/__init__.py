@@ -7,6 +7,7 @@ import logging
 import click
 
 from cvat_bridge import __version__
+from cvat_bridge.jobs.queue import QUEUES
 from cvat_bridge.services import get_services
 
 
@@ -29,17 +30,28 @@ def serve(host: str, port: int) -> None:
     services = get_services()
     app = create_app(services)
     click.echo(f"cvat-bridge: data in {services.storage.root}, database {_safe_url(services.db.url)}")
-    click.echo(f"cvat-bridge: open http://{host}:{port}/ (API token in {services.storage.token_file})")
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    click.echo(f"cvat-bridge: open http://{shown}:{port}/ (API token in {services.storage.token_file})")
     uvicorn.run(app, host=host, port=port)
 
 
 @main.command()
-@click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
-def worker(burst: bool) -> None:
+@click.option(
+    "--queue",
+    "queues",
+    multiple=True,
+    type=click.Choice(QUEUES),
+    help="Queues to take jobs from (repeatable; default: all). CPU-only machines can leave out 'train'.",
+)
+@click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
+def worker(queues: tuple[str, ...], burst: bool) -> None:
     """Take jobs from Redis (CVAT_BRIDGE_REDIS_URL); run as many as you have machines or GPUs."""
-    from cvat_bridge.jobs.worker import run_worker
+    from cvat_bridge.jobs.worker import WorkerStartError, run_worker
 
-    run_worker(get_services(), burst=burst)
+    try:
+        run_worker(get_services(), queues=queues or QUEUES, burst=burst)
+    except WorkerStartError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 def _safe_url(url: str) -> str:

@@ -9,13 +9,19 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any, Protocol
 
-from cvat_bridge.jobs.store import create_job, finish_job, queued_job_ids, reap_stale_jobs
+from cvat_bridge.jobs.store import create_job, finish_job, get_job, queued_job_ids, reap_stale_jobs
 
 if TYPE_CHECKING:
     from cvat_bridge.services import Services
 
 log = logging.getLogger(__name__)
-RQ_QUEUE_NAME = "cvat-bridge"
+# RQ queues: training (GPU work) apart from everything else, so CPU-only workers can leave it alone.
+QUEUES = ("train", "default")
+QUEUE_OF_KIND = {"train": "train"}
+
+
+def rq_queue_name(queue: str) -> str:
+    return f"cvat-bridge:{queue}"
 
 
 class JobQueue(Protocol):
@@ -26,7 +32,7 @@ class JobQueue(Protocol):
 
 def make_queue(services: Services) -> JobQueue:
     if services.settings.redis_url:
-        return RedisQueue(services.settings.redis_url)
+        return RedisQueue(services)
     return EmbeddedQueue(services)
 
 
@@ -111,18 +117,22 @@ class EmbeddedQueue:
 
 
 class RedisQueue:
-    """RQ queue on Redis; any number of `cvat-bridge worker` processes take its jobs."""
+    """RQ queues on Redis; any number of `cvat-bridge worker` processes take their jobs."""
 
-    def __init__(self, redis_url: str) -> None:
+    def __init__(self, services: Services) -> None:
         from redis import Redis
-        from rq import Queue
 
-        self._queue = Queue(RQ_QUEUE_NAME, connection=Redis.from_url(redis_url))
+        self._services = services
+        self._connection = Redis.from_url(services.settings.redis_url)
 
     def submit(self, job_id: str) -> None:
-        self._queue.enqueue(
+        from rq import Queue
+
+        job = get_job(self._services.db, job_id)
+        queue = QUEUE_OF_KIND.get(job.kind, "default")
+        Queue(rq_queue_name(queue), connection=self._connection).enqueue(
             "cvat_bridge.jobs.runner.run_job", job_id, job_id=job_id, job_timeout=-1, result_ttl=3600
         )
 
     def close(self) -> None:
-        self._queue.connection.close()
+        self._connection.close()

@@ -88,6 +88,8 @@ def run_job(job_id: str) -> None:
 
 
 def _handler(kind: str) -> Callable[[JobContext], Any]:
+    if kind not in HANDLERS:
+        raise JobError(f"unknown job kind {kind!r}; this worker runs {', '.join(sorted(HANDLERS))}")
     module_name, _, function_name = HANDLERS[kind].partition(":")
     return getattr(importlib.import_module(module_name), function_name)
 

@@ -3,23 +3,35 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 
-from cvat_bridge.jobs.queue import RQ_QUEUE_NAME, reap_lost_jobs_forever
+from cvat_bridge.jobs.queue import QUEUES, reap_lost_jobs_forever, rq_queue_name
 from cvat_bridge.services import Services
 
 
-def run_worker(services: Services, burst: bool = False) -> None:
+class WorkerStartError(RuntimeError):
+    """The worker cannot start (message for the operator)."""
+
+
+def run_worker(services: Services, queues: Sequence[str] = QUEUES, burst: bool = False) -> None:
+    """Work on the given queues ("train", "default") until stopped (or, with burst, until they are empty)."""
     from redis import Redis
+    from redis.exceptions import ConnectionError as RedisConnectionError
     from rq import Queue, Worker
 
     settings = services.settings
     if not settings.redis_url:
-        raise SystemExit("cvat-bridge worker needs CVAT_BRIDGE_REDIS_URL (e.g. redis://localhost:6379/0)")
+        raise WorkerStartError("cvat-bridge worker needs CVAT_BRIDGE_REDIS_URL (e.g. redis://localhost:6379/0)")
+    connection = Redis.from_url(settings.redis_url)
+    try:
+        connection.ping()
+    except RedisConnectionError as exc:
+        raise WorkerStartError(f"cannot reach Redis at {settings.redis_url}: {exc}") from exc
     stop = threading.Event()
     reaper = threading.Thread(target=reap_lost_jobs_forever, args=(services, stop), daemon=True)
     reaper.start()
-    connection = Redis.from_url(settings.redis_url)
     try:
-        Worker([Queue(RQ_QUEUE_NAME, connection=connection)], connection=connection).work(burst=burst)
+        rq_queues = [Queue(rq_queue_name(name), connection=connection) for name in queues]
+        Worker(rq_queues, connection=connection).work(burst=burst)
     finally:
         stop.set()
