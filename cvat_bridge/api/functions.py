@@ -1,5 +1,100 @@
-"""/api routes: functions."""
+"""/api/models/{id}/function (the Nuclio function folder as a zip) and /api/models/{id}/deployment
+(deploy to the Nuclio dashboard CVAT uses, its state, and removal)."""
 
-from fastapi import APIRouter
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import FileResponse
+from pydantic import BaseModel
+from starlette.background import BackgroundTask
+
+from cvat_bridge.api.deps import services
+from cvat_bridge.functions.deploy import (
+    DeploymentConflict,
+    deployment_state,
+    remove_deployment,
+    start_deployment,
+)
+from cvat_bridge.functions.nuclio import NuclioError
+from cvat_bridge.functions.render import (
+    ModelNotFound,
+    ModelNotReady,
+    load_source,
+    render_function,
+    zip_folder,
+)
+from cvat_bridge.services import Services
 
 router = APIRouter(tags=["functions"])
+
+
+class DeployRequest(BaseModel):
+    variant: str = "cpu"  # "cpu": ONNX Runtime (function.yaml); "gpu": torch on CUDA (function-gpu.yaml)
+
+
+def _errors(exc: Exception) -> HTTPException:
+    if isinstance(exc, ModelNotFound | LookupError):
+        return HTTPException(404, str(exc))
+    if isinstance(exc, NuclioError):
+        return HTTPException(502, str(exc))
+    return HTTPException(409 if isinstance(exc, ModelNotReady | DeploymentConflict) else 400, str(exc))
+
+
+@router.get("/models/{model_id}/function")
+@router.get("/models/{model_id}/function.zip", include_in_schema=False)  # Nuclio wants an archive suffix
+def download_function(model_id: int, svc: Services = Depends(services)) -> FileResponse:
+    """The model's Nuclio function folder as a zip, for `nuctl deploy --path` (see serverless/README.md)."""
+    try:
+        source = load_source(svc, model_id)
+    except (ModelNotFound, ModelNotReady) as exc:
+        raise _errors(exc) from exc
+    work = svc.storage.new_staging_dir("function-")
+    try:
+        folder = render_function(source, work / source.function_name, svc.settings.inference_threads)
+        archive = zip_folder(folder, work / f"{source.function_name}.zip")
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    return FileResponse(
+        archive,
+        media_type="application/zip",
+        filename=archive.name,
+        background=BackgroundTask(shutil.rmtree, Path(work), ignore_errors=True),
+    )
+
+
+@router.get("/models/{model_id}/deployment")
+def read_deployment(model_id: int, svc: Services = Depends(services)) -> dict[str, Any]:
+    try:
+        load_source(svc, model_id)
+    except ModelNotFound as exc:
+        raise _errors(exc) from exc
+    except ModelNotReady:
+        pass  # an untrained model has no deployment, but its state can still be read
+    return deployment_state(svc, model_id)
+
+
+@router.post("/models/{model_id}/deployment", status_code=202)
+def deploy(
+    model_id: int, request: Request, body: DeployRequest | None = None, svc: Services = Depends(services)
+) -> dict[str, Any]:
+    """Deploy the model into Nuclio project `cvat` (a background job); poll GET for the state."""
+    base_url = svc.settings.public_url or str(request.base_url)
+    try:
+        return start_deployment(svc, model_id, base_url, (body or DeployRequest()).variant)
+    except (ModelNotFound, ModelNotReady, DeploymentConflict, ValueError) as exc:
+        raise _errors(exc) from exc
+
+
+@router.delete("/models/{model_id}/deployment")
+def undeploy(model_id: int, svc: Services = Depends(services)) -> dict[str, Any]:
+    """Remove the model's function from Nuclio (and so from CVAT's list)."""
+    try:
+        load_source(svc, model_id)
+        return remove_deployment(svc, model_id)
+    except (ModelNotFound, ModelNotReady, LookupError, DeploymentConflict, NuclioError) as exc:
+        raise _errors(exc) from exc

@@ -1,3 +1,36 @@
-"""`cvat-bridge` commands: function."""
+"""`cvat-bridge function export MODEL DIR`: write a model's Nuclio function folder for `nuctl deploy`."""
 
-from cvat_bridge.cli import main  # noqa: F401
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from cvat_bridge.cli import main
+from cvat_bridge.functions.render import ModelNotFound, ModelNotReady, load_source, render_function
+from cvat_bridge.services import get_services
+
+
+@main.group()
+def function() -> None:
+    """The Nuclio function of a model, for CVAT's automatic annotation."""
+
+
+@function.command("export")
+@click.argument("model_id", metavar="MODEL", type=int)
+@click.argument("folder", metavar="DIR", type=click.Path(path_type=Path, file_okay=False))
+def export(model_id: int, folder: Path) -> None:
+    """Write model MODEL's function folder into DIR (which must not exist yet)."""
+    if folder.exists():
+        raise click.UsageError(f"{folder} exists already; name a new folder")
+    services = get_services()
+    try:
+        source = load_source(services, model_id)
+    except (ModelNotFound, ModelNotReady) as exc:
+        raise click.ClickException(str(exc)) from exc
+    render_function(source, folder, services.settings.inference_threads)
+    click.echo(f"wrote {source.function_name} to {folder}; deploy it into CVAT's Nuclio with:")
+    click.echo(
+        f"  nuctl deploy --project-name cvat --path {folder} --file {folder}/function.yaml --platform local "
+        "--platform-config '{\"attributes\": {\"network\": \"cvat_cvat\"}}'"
+    )

@@ -1,0 +1,176 @@
+"""Render the Nuclio function folder of one model version, ready for `nuctl deploy` or the dashboard.
+
+    <folder>/
+      function.yaml, function-gpu.yaml  CPU (ONNX Runtime) and GPU (torch on CUDA) configurations
+      main.py, torch_classifier.py      the handler (from ``serverless/``)
+      requirements*.txt                 pinned to the versions this service runs
+      cvat_bridge/runtime/              a verbatim copy of ``cvat_bridge.runtime`` (image reading, ONNX)
+      cvat_bridge/__init__.py           an empty package around it (nothing else of the service)
+      trainer/                          a verbatim copy of ``trainer`` (the GPU function builds the model)
+      model/                            model.json, model.onnx, weights.pt
+      README.md                         how to deploy it by hand
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import importlib
+import importlib.metadata
+import json
+import re
+import shutil
+import unicodedata
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cvat_bridge.db import Model
+from cvat_bridge.runtime.onnx_classifier import read_model_info
+from cvat_bridge.services import Services
+
+VARIANTS = {"cpu": "function.yaml", "gpu": "function-gpu.yaml"}
+SOURCE_FILES = ("main.py", "torch_classifier.py", "README.md")
+MODEL_FILES = ("model.json", "model.onnx", "weights.pt")
+REQUIREMENTS = {
+    "requirements.txt": ("numpy", "pillow", "onnxruntime"),
+    "requirements-gpu.txt": ("numpy", "pillow", "onnxruntime", "torch", "torchvision", "timm"),
+}
+PACKAGES = {"cvat_bridge/runtime": "cvat_bridge.runtime", "trainer": "trainer"}  # folder -> package copied
+NAME_PREFIX = "cvat-bridge"
+MAX_NAME_LENGTH = 63  # a DNS-1123 label, as Kubernetes-style names must be
+CONFIDENCE_ATTRIBUTE = {"name": "confidence", "input_type": "number", "values": ["0", "100", "1"]}
+
+
+class ModelNotFound(LookupError):
+    """No model with that id."""
+
+
+class ModelNotReady(ValueError):
+    """The model exists but has no exported artifacts yet (still training, failed, or cancelled)."""
+
+
+@dataclass(frozen=True)
+class FunctionSource:
+    """One trained model version: what its function is made of."""
+
+    model_id: int
+    name: str
+    version: int
+    model_dir: Path
+    info: dict[str, Any]  # model.json
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.info["classes"])
+
+    @property
+    def function_name(self) -> str:
+        return function_name(self.name, self.version)
+
+
+def load_source(services: Services, model_id: int) -> FunctionSource:
+    """The model's function source; ModelNotFound / ModelNotReady say why there is none."""
+    with services.db.session() as session:
+        model = session.get(Model, model_id)
+        if model is None:
+            raise ModelNotFound(f"no model with id {model_id}")
+        name, version, status = model.name, model.version, model.job.status
+    model_dir = services.storage.model_dir(model_id)
+    missing = [file for file in ("model.json", "model.onnx") if not (model_dir / file).is_file()]
+    if status != "succeeded" or missing:
+        raise ModelNotReady(
+            f"model {model_id} ({name} v{version}) has no exported model yet (training is {status}); "
+            "a function can be made once training has succeeded"
+        )
+    return FunctionSource(model_id, name, version, model_dir, read_model_info(model_dir))
+
+
+def function_name(model_name: str, version: int) -> str:
+    """``cvat-bridge-<slug>-v<version>-<hash>``: a valid Nuclio/CVAT id for any model name, unique per
+    model name and version (the hash of the exact name tells apart names that slug alike)."""
+    ascii_name = unicodedata.normalize("NFKD", model_name).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")
+    digest = hashlib.sha256(model_name.encode()).hexdigest()[:8]
+    suffix = f"v{version}-{digest}"
+    room = MAX_NAME_LENGTH - len(NAME_PREFIX) - len(suffix) - 2
+    slug = slug[:room].strip("-")
+    return "-".join(part for part in (NAME_PREFIX, slug, suffix) if part)
+
+
+def spec_labels(classes: list[str]) -> list[dict[str, Any]]:
+    """CVAT's label spec: one tag per class, named as the class, with a 0-100 confidence attribute."""
+    return [
+        {"id": index, "name": name, "type": "tag", "attributes": [dict(CONFIDENCE_ATTRIBUTE)]}
+        for index, name in enumerate(classes)
+    ]
+
+
+def function_config(source: FunctionSource, variant: str = "cpu", threads: int = 1) -> dict[str, Any]:
+    """The function configuration of one variant ("cpu" or "gpu"), as its YAML file holds it."""
+    template = yaml.safe_load((package_dir("serverless") / VARIANTS[variant]).read_text())
+    config = copy.deepcopy(template)
+    name = source.function_name + ("-gpu" if variant == "gpu" else "")
+    metadata = config["metadata"]
+    metadata["name"] = name
+    metadata["annotations"].update(
+        name=f"{source.name} v{source.version}" + (" (GPU)" if variant == "gpu" else ""),
+        spec=json.dumps(spec_labels(source.classes), ensure_ascii=False),
+        version=source.version,
+    )
+    architecture = source.info.get("architecture", "classifier")
+    config["spec"]["description"] = (
+        f"cvat-bridge {architecture} image classifier '{source.name}' version {source.version} "
+        f"(model {source.model_id}); tags each frame with one of {len(source.classes)} classes"
+    )
+    config["spec"]["build"]["image"] = f"cvat-bridge/{name}"
+    for variable in config["spec"].get("env", []):
+        if variable["name"] == "CVAT_BRIDGE_THREADS":
+            variable["value"] = str(threads)
+    return config
+
+
+def render_function(source: FunctionSource, folder: Path, threads: int = 1) -> Path:
+    """Write the model's complete function folder into ``folder`` (created; must not exist yet)."""
+    folder.mkdir(parents=True)
+    for name in SOURCE_FILES:
+        shutil.copyfile(package_dir("serverless") / name, folder / name)
+    for variant, file_name in VARIANTS.items():
+        config = function_config(source, variant, threads)
+        (folder / file_name).write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+    for file_name, packages in REQUIREMENTS.items():
+        (folder / file_name).write_text("".join(f"{p}=={importlib.metadata.version(p)}\n" for p in packages))
+    for folder_name, package in PACKAGES.items():
+        shutil.copytree(
+            package_dir(package), folder / folder_name, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    (folder / "cvat_bridge" / "__init__.py").write_text('"""What this function runs of cvat-bridge."""\n')
+    (folder / "model").mkdir()
+    for name in MODEL_FILES:
+        if (source.model_dir / name).is_file():
+            shutil.copy2(source.model_dir / name, folder / "model" / name)
+    return folder
+
+
+def package_dir(package: str) -> Path:
+    """The folder of an installed package of ours (a regular package, or the source folder in an editable
+    install, where a folder that had no ``__init__.py`` at install time is a namespace package)."""
+    return Path(importlib.import_module(package).__path__[0])
+
+
+def zip_folder(folder: Path, zip_path: Path) -> Path:
+    """Zip a folder's files with paths relative to it (so `unzip` gives the folder's content). Weights are
+    stored as they are: float tensors hardly compress, and deflating 100 MB of them costs seconds."""
+    with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                stored = path.suffix in (".onnx", ".pt")
+                archive.write(
+                    path,
+                    path.relative_to(folder).as_posix(),
+                    compress_type=zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED,
+                )
+    return zip_path

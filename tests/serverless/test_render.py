@@ -1,0 +1,140 @@
+"""The rendered function folder: every field CVAT reads (shared/cvat-contract.md §1, §3), names valid for
+any model name, the zip download and `cvat-bridge function export`."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import zipfile
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from cvat_bridge.cli import main as cli
+from cvat_bridge.functions.render import function_name
+from tests.conftest import API_TOKEN
+from tests.serverless.conftest import CLASSES, Bridge
+
+pytestmark = pytest.mark.slow
+
+CVAT_ID = re.compile(r"[a-zA-Z0-9_.-]+")  # CVAT's function id
+DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")  # Kubernetes-style names (Nuclio on k8s)
+
+
+@pytest.mark.parametrize("variant", ["function.yaml", "function-gpu.yaml"])
+def test_function_yaml_carries_every_field_cvat_reads(function_folder: Path, variant: str) -> None:
+    config = yaml.safe_load((function_folder / variant).read_text())
+    metadata, spec = config["metadata"], config["spec"]
+
+    assert CVAT_ID.fullmatch(metadata["name"]) and DNS_LABEL.fullmatch(metadata["name"])
+    assert metadata["name"].startswith("cvat-bridge-tiny-v1-")
+    assert metadata["namespace"] == "cvat"
+    annotations = metadata["annotations"]
+    assert annotations["type"] == "detector"  # anything else and CVAT skips the function
+    assert annotations["name"].startswith("tiny v1")
+    assert annotations["version"] == 1 and isinstance(annotations["version"], int)
+    labels = json.loads(annotations["spec"])  # a JSON string, as CVAT parses it
+    assert [label["name"] for label in labels] == sorted(CLASSES)  # the model's classes, in its order
+    assert {label["type"] for label in labels} == {"tag"}
+    assert len({label["id"] for label in labels}) == len(CLASSES)
+    confidence = {"name": "confidence", "input_type": "number", "values": ["0", "100", "1"]}
+    assert all(label["attributes"] == [confidence] for label in labels)
+    assert "tiny" in spec["description"]  # required: without it CVAT's whole function list breaks
+    assert spec["handler"] == "main:handler"
+    assert spec["runtime"].startswith("python:3")
+    assert spec["eventTimeout"] == "30s"
+    trigger = spec["triggers"]["myHttpTrigger"]
+    assert trigger["kind"] == "http"
+    assert trigger["attributes"]["maxRequestBodySize"] == 32 * 1024 * 1024
+    assert spec["platform"]["attributes"]["restartPolicy"]["name"] == "always"
+    requirements = (function_folder / ("requirements-gpu.txt" if "gpu" in variant else "requirements.txt"))
+    assert requirements.name in spec["build"]["directives"]["postCopy"][0]["value"]
+    env = {item["name"]: item["value"] for item in spec["env"]}
+    if variant == "function-gpu.yaml":
+        assert metadata["name"].endswith("-gpu")
+        assert spec["resources"]["limits"]["nvidia.com/gpu"] == 1
+        assert env["CVAT_BRIDGE_DEVICE"] == "cuda"
+        assert "torch==" in requirements.read_text()
+    else:
+        assert env == {"CVAT_BRIDGE_DEVICE": "cpu", "CVAT_BRIDGE_THREADS": "1"}
+        assert "onnxruntime==" in requirements.read_text()
+
+
+def test_folder_holds_the_artifacts_and_the_runtime_copy(function_folder: Path, bridge: Bridge) -> None:
+    model_dir = bridge.services.storage.model_dir(bridge.v1)
+    for name in ("model.json", "model.onnx", "weights.pt"):
+        assert (function_folder / "model" / name).read_bytes() == (model_dir / name).read_bytes()
+    runtime = Path(__file__).resolve().parents[2] / "cvat_bridge" / "runtime"
+    for source in runtime.glob("*.py"):
+        assert (function_folder / "cvat_bridge" / "runtime" / source.name).read_text() == source.read_text()
+    assert (function_folder / "main.py").is_file()
+    assert (function_folder / "trainer" / "artifacts.py").is_file()
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "tiny",
+        "My Model",
+        "my-model",
+        "Ünïcødé café",
+        "猫と犬の分類",
+        "x" * 200,
+        "  --weird..name__with/slashes\\and:colons!  ",
+        "a",
+    ],
+)
+def test_names_are_valid_for_any_model_name(name: str) -> None:
+    names = {function_name(name, version) for version in (1, 2, 10_000)}
+
+    assert len(names) == 3  # unique per version
+    for result in names:
+        assert CVAT_ID.fullmatch(result) and DNS_LABEL.fullmatch(result), result
+        assert len(result) <= 63
+
+
+def test_names_that_slug_alike_stay_apart() -> None:
+    assert function_name("My Model", 1) != function_name("my-model", 1)
+    assert function_name("猫", 1) != function_name("犬", 1)
+
+
+def test_zip_download_is_the_folder(bridge: Bridge, function_folder: Path) -> None:
+    headers = {"Authorization": f"Bearer {API_TOKEN}"}
+    answer = httpx.get(f"{bridge.server.url}/api/models/{bridge.v1}/function", headers=headers, timeout=120)
+
+    assert answer.status_code == 200
+    assert answer.headers["content-type"] == "application/zip"
+    assert ".zip" in answer.headers["content-disposition"]
+    names = set(zipfile.ZipFile(io.BytesIO(answer.content)).namelist())
+    expected = {p.relative_to(function_folder).as_posix() for p in function_folder.rglob("*") if p.is_file()}
+    assert names == expected
+
+
+def test_zip_download_errors(bridge: Bridge) -> None:
+    headers = {"Authorization": f"Bearer {API_TOKEN}"}
+    missing = httpx.get(f"{bridge.server.url}/api/models/999999/function", headers=headers)
+    assert missing.status_code == 404 and "999999" in missing.json()["detail"]
+    assert httpx.get(f"{bridge.server.url}/api/models/{bridge.v1}/function").status_code == 401
+
+
+def test_cli_export_writes_the_folder(
+    bridge: Bridge, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("cvat_bridge.cli.function.get_services", lambda: bridge.services)
+    target = tmp_path / "exported"
+
+    result = CliRunner().invoke(cli, ["function", "export", str(bridge.v2), str(target)])
+
+    assert result.exit_code == 0, result.output
+    assert "nuctl deploy --project-name cvat" in result.output
+    config = yaml.safe_load((target / "function.yaml").read_text())
+    assert config["metadata"]["annotations"]["version"] == 2
+    assert (target / "model" / "model.onnx").is_file()
+    again = CliRunner().invoke(cli, ["function", "export", str(bridge.v2), str(target)])
+    assert again.exit_code != 0 and "exists already" in again.output
+    unknown = CliRunner().invoke(cli, ["function", "export", "999999", str(tmp_path / "other")])
+    assert unknown.exit_code != 0 and "no model with id 999999" in unknown.output
