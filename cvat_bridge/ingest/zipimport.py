@@ -1,0 +1,210 @@
+"""Zip file -> registered collection: check the archive, read its layout, extract and examine each file
+straight into a staging folder (hashing as it streams), then register what is valid.
+
+Extraction, hashing and image checks run in a few threads (zlib, hashlib and file I/O release the GIL);
+each file streams in 1 MiB chunks and only a few files are in flight, so memory stays flat however large
+the zip.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import zipfile
+import zlib
+from collections import Counter, deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cvat_bridge.db import Collection
+from cvat_bridge.ingest.archive import ArchiveLimits, Member, checked_members, open_archive
+from cvat_bridge.ingest.doctor import ImageFacts, Skipped, inspect_image, junk_reason
+from cvat_bridge.ingest.layout import Layout, Placement, detect_layout
+from cvat_bridge.ingest.registry import (
+    MAX_REPORT_ITEMS,
+    ImportedImage,
+    ImportRefused,
+    check_options,
+    register_collection,
+)
+from cvat_bridge.services import Services
+from cvat_bridge.storage import Storage
+
+CHUNK = 1024**2
+MAX_WORKERS = 4
+IN_FLIGHT_PER_WORKER = 4
+Progress = Callable[[int, int], None]  # (files examined, files to examine)
+
+
+@dataclass(frozen=True)
+class _Examined:
+    member: Member
+    sha256: str | None = None
+    facts: ImageFacts | None = None
+    skipped: Skipped | None = None
+
+
+def import_zip(
+    services: Services,
+    zip_path: Path,
+    *,
+    name: str,
+    val_ratio: float = 0.3,
+    seed: int = 0,
+    filename: str | None = None,
+    progress: Progress | None = None,
+) -> Collection:
+    """Register the zip's images as a new collection (version n+1 of ``name``); ImportRefused if it can't be.
+
+    ``filename`` is the name the user gave the upload (kept in the provenance)."""
+    check_options(name, val_ratio)
+    staging = services.storage.new_staging_dir("zip-")
+    try:
+        with open_archive(zip_path) as archive:
+            members = checked_members(archive, ArchiveLimits.from_settings(services.settings))
+            layout, to_examine, skipped = _sort_out(members)
+            images, formats = [], Counter()
+            # closing(): the threads have stopped before anything below (or the cleanup) touches staging
+            with closing(_examine_all(services, archive, to_examine, staging)) as results:
+                for done, result in enumerate(results, 1):
+                    if result.skipped is not None:
+                        (staging / result.member.path).unlink(missing_ok=True)
+                        skipped.append(_skip(result.member.path, result.skipped.kind, result.skipped.reason))
+                    else:
+                        images.append(_imported(result, layout.placements[result.member.path]))
+                        formats[f"{result.facts.format} {result.facts.mode}"] += 1
+                    if progress:
+                        progress(done, len(to_examine))
+        _check_every_class_has_images(layout, images)
+        report = _report(layout, len(members), skipped, formats, images)
+        provenance = {"file": filename or zip_path.name, "bytes": zip_path.stat().st_size}
+        return register_collection(services, name=name, source="zip", staging_dir=staging, images=images,
+                                   report=report, provenance=provenance, val_ratio=val_ratio, seed=seed)
+    except BaseException:
+        Storage.remove(staging)
+        raise
+
+
+def _sort_out(members: list[Member]) -> tuple[Layout, list[Member], list[dict[str, str]]]:
+    """The layout, the members to examine, and the skipped ones (junk, outside class folders)."""
+    skipped, kept = [], []
+    for member in members:
+        reason = junk_reason(member.path)
+        if reason:
+            skipped.append(_skip(member.path, "junk", reason))
+        else:
+            kept.append(member)
+    layout = detect_layout([member.path for member in kept])
+    skipped += [_skip(path, "outside_class_folder", "not inside a class folder") for path in layout.outside]
+    return layout, [member for member in kept if member.path in layout.placements], skipped
+
+
+def _skip(path: str, kind: str, reason: str) -> dict[str, str]:
+    return {"path": path, "kind": kind, "reason": reason}
+
+
+def _imported(result: _Examined, placement: Placement) -> ImportedImage:
+    return ImportedImage(path=result.member.path, label=placement.label, split=placement.split,
+                         sha256=result.sha256, width=result.facts.width, height=result.facts.height)
+
+
+def _examine_all(
+    services: Services, archive: zipfile.ZipFile, members: list[Member], staging: Path
+) -> Iterator[_Examined]:
+    """Examine the members in a thread pool, in order, a few at a time (memory does not grow with the zip).
+
+    The threads share the archive: reads of its members are thread-safe (each has its own position,
+    under the archive's lock); opening and closing a member change shared counters, so ``lock`` guards them.
+    """
+    workers = min(MAX_WORKERS, os.cpu_count() or 1)
+    lock = threading.Lock()
+    max_pixels = services.settings.max_image_pixels
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="zip-import")
+    pending: deque[Future[_Examined]] = deque()
+    try:
+        for member in members:
+            pending.append(pool.submit(_examine, archive, lock, member, staging, max_pixels))
+            if len(pending) >= IN_FLIGHT_PER_WORKER * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        for future in pending:
+            future.cancel()
+        pool.shutdown(wait=True)
+
+
+def _examine(
+    archive: zipfile.ZipFile, lock: threading.Lock, member: Member, staging: Path, max_pixels: int
+) -> _Examined:
+    """Extract one member into staging while hashing it, then let the doctor judge the file."""
+    target = staging / member.path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    try:
+        with lock:
+            source = archive.open(member.info)
+        try:
+            with open(target, "wb") as out:
+                while chunk := source.read(CHUNK):
+                    digest.update(chunk)
+                    out.write(chunk)
+        finally:
+            with lock:
+                source.close()
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+        return _Examined(member, skipped=Skipped("corrupt", f"damaged inside the zip ({exc})"))
+    except NotImplementedError as exc:
+        return _Examined(member, skipped=Skipped("unsupported_format", f"cannot unpack: {exc}"))
+    try:
+        facts = inspect_image(target, max_pixels, member.path)
+    except Skipped as skipped:
+        return _Examined(member, skipped=skipped)
+    return _Examined(member, sha256=digest.hexdigest(), facts=facts)
+
+
+def _check_every_class_has_images(layout: Layout, images: list[ImportedImage]) -> None:
+    with_images = {image.label for image in images}
+    empty = [label for label in sorted(layout.class_folders) if label not in with_images]
+    if empty:
+        folders = ", ".join(folder for label in empty for folder in layout.class_folders[label])
+        raise ImportRefused(
+            f"no valid image in {folders}: add images to that class or remove its folder "
+            "(see the skipped files in the report for why each file was left out)"
+        )
+
+
+def _report(
+    layout: Layout,
+    num_files: int,
+    skipped: list[dict[str, str]],
+    formats: Counter,
+    images: list[ImportedImage],
+) -> dict[str, Any]:
+    per_split: dict[str, set[str]] = {}
+    for image in images:
+        if image.split:
+            per_split.setdefault(image.split, set()).add(image.label)
+    classes = sorted({image.label for image in images})
+    warnings = [
+        f"class {label!r} has no images in {split}/"
+        for split, labels in sorted(per_split.items())
+        for label in classes
+        if label not in labels and split != "test"
+    ]
+    return {
+        "layout": layout.kind,
+        "top_folder": layout.top_folder,
+        "files_in_zip": num_files,
+        "images": len(images),
+        "skipped_total": len(skipped),
+        "skipped_by_kind": dict(Counter(item["kind"] for item in skipped)),
+        "skipped": skipped[:MAX_REPORT_ITEMS],
+        "formats": dict(sorted(formats.items())),
+        "warnings": warnings,
+    }

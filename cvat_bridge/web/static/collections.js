@@ -1,0 +1,154 @@
+// Collections page: upload a zip with progress, show its import report, list and delete collections.
+"use strict";
+
+const SKIP_KINDS = {
+  junk: "system or hidden files",
+  not_image: "not images",
+  corrupt: "corrupt or truncated",
+  unsupported_format: "unsupported formats",
+  outside_class_folder: "outside class folders",
+};
+
+document.addEventListener("DOMContentLoaded", () => {
+  document.getElementById("upload-form").addEventListener("submit", upload);
+  loadCollections();
+});
+
+async function loadCollections() {
+  const box = document.getElementById("collections");
+  try {
+    const items = await api("/collections");
+    box.replaceChildren(...(items.length ? items.map(collectionCard)
+      : [el("p", { class: "muted" }, "No collections yet: upload a zip above.")]));
+  } catch (error) {
+    box.replaceChildren();
+    flash(`Could not load the collections: ${error.message}`);
+  }
+}
+
+function collectionCard(collection) {
+  return el("section", { class: "collection", "data-collection-id": collection.id },
+    el("h2", {}, `${collection.name} `, el("span", { class: "muted" }, `v${collection.version} · #${collection.id}`)),
+    el("p", { class: "muted" },
+      `${collection.num_images} images · ${collection.classes.length} classes · from ${collection.source}` +
+      ` · ${new Date(collection.created_at).toLocaleString()}`),
+    countsTable(collection),
+    el("details", {}, el("summary", {}, "Import report"), reportView(collection.report)),
+    el("p", {}, el("button", { class: "secondary", type: "button", onclick: () => remove(collection) }, "Delete")));
+}
+
+function countsTable(collection) {
+  const splits = Object.keys(collection.splits);
+  const total = (label) => splits.reduce((sum, split) => sum + (collection.splits[split][label] || 0), 0);
+  const cell = (value) => el("td", { class: "num" }, value);
+  return el("table", { class: "counts" },
+    el("thead", {}, el("tr", {}, el("th", {}, "Class"), splits.map((s) => el("th", { class: "num" }, s)),
+      el("th", { class: "num" }, "total"))),
+    el("tbody", {}, collection.classes.map((label) => el("tr", { "data-class": label }, el("td", {}, label),
+      splits.map((split) => cell(collection.splits[split][label] || 0)), cell(total(label))))),
+    el("tfoot", {}, el("tr", {}, el("th", {}, "All"),
+      splits.map((split) => cell(Object.values(collection.splits[split]).reduce((a, b) => a + b, 0))),
+      cell(collection.num_images))));
+}
+
+function reportView(report) {
+  const skippedKinds = Object.entries(report.skipped_by_kind || {})
+    .map(([kind, count]) => `${count} ${SKIP_KINDS[kind] || kind}`).join(", ");
+  const rows = [
+    ["Layout", `${report.layout || "–"}${report.top_folder ? ` in ${report.top_folder}/` : ""}`],
+    ["Files in the zip", report.files_in_zip],
+    ["Images kept", report.images],
+    ["Skipped", report.skipped_total ? `${report.skipped_total} (${skippedKinds})` : "none"],
+    ["Split", report.split ? (report.split.assigned
+      ? `${report.split.assigned} images split here (val share ${report.split.val_ratio}, seed ${report.split.seed})`
+      : "as given in the zip") : "–"],
+    ["Exact duplicates", groupsText(report.duplicate_groups)],
+    ["Leakage (duplicates across splits)", groupsText(report.leakage_groups)],
+  ];
+  const view = el("div", { class: "report" },
+    el("dl", {}, rows.flatMap(([term, value]) => [el("dt", {}, term), el("dd", {}, value ?? "–")])));
+  for (const warning of report.warnings || []) view.append(el("p", { class: "warn" }, warning));
+  if (report.skipped && report.skipped.length) {
+    view.append(el("table", { class: "skipped" },
+      el("thead", {}, el("tr", {}, el("th", {}, "Skipped file"), el("th", {}, "Reason"))),
+      el("tbody", {}, report.skipped.map((item) => el("tr", {}, el("td", {}, item.path), el("td", {}, item.reason))))));
+    if (report.skipped_total > report.skipped.length) {
+      view.append(el("p", { class: "muted" }, `… and ${report.skipped_total - report.skipped.length} more`));
+    }
+  }
+  const groups = [...(report.leakage || []).map((g) => ["leakage", g]),
+    ...(report.duplicates || []).filter((g) => !(report.leakage || []).some((l) => l.sha256 === g.sha256))
+      .map((g) => ["duplicate", g])];
+  if (groups.length) {
+    view.append(el("table", { class: "duplicates" },
+      el("thead", {}, el("tr", {}, el("th", {}, "Same content"), el("th", {}, "Files"))),
+      el("tbody", {}, groups.map(([kind, g]) => el("tr", {}, el("td", { class: kind === "leakage" ? "warn" : "" },
+        kind === "leakage" ? `in ${g.splits.join(" and ")}` : "duplicate"), el("td", {}, g.paths.join(", ")))))));
+  }
+  return view;
+}
+
+function groupsText(count) {
+  return count ? `${count} group${count === 1 ? "" : "s"} of identical files` : "none";
+}
+
+function upload(event) {
+  event.preventDefault();
+  const form = event.target;
+  const button = document.getElementById("upload-button");
+  const status = document.getElementById("upload-status");
+  const bar = document.getElementById("upload-progress");
+  const text = document.getElementById("upload-progress-text");
+  const reportBox = document.getElementById("import-report");
+  flash("");
+  reportBox.replaceChildren();
+  button.disabled = true;
+  status.hidden = false;
+  bar.value = 0;
+  text.textContent = "Uploading…";
+
+  const xhr = new XMLHttpRequest();
+  xhr.open("POST", "/api/collections");
+  xhr.setRequestHeader("Authorization", `Bearer ${apiToken()}`);
+  xhr.upload.addEventListener("progress", (e) => {
+    if (!e.lengthComputable) return;
+    bar.value = (100 * e.loaded) / e.total;
+    text.textContent = `Uploading… ${Math.round(bar.value)}% of ${(e.total / 1024 ** 2).toFixed(1)} MB`;
+  });
+  xhr.upload.addEventListener("load", () => {
+    bar.removeAttribute("value");  // indeterminate while the server examines the images
+    text.textContent = "Uploaded; checking the images…";
+  });
+  xhr.addEventListener("load", () => {
+    button.disabled = false;
+    status.hidden = true;
+    let data = null;
+    try { data = JSON.parse(xhr.responseText); } catch { /* not JSON: reported below */ }
+    if (xhr.status === 401) askToken();
+    if (xhr.status !== 201) {
+      flash(errorText(data, { status: xhr.status, statusText: xhr.statusText }));
+      return;
+    }
+    flash(`Imported “${data.name}” v${data.version}: ${data.num_images} images in ${data.classes.length} classes.`, "info");
+    reportBox.replaceChildren(el("h2", {}, "Import report"), countsTable(data), reportView(data.report));
+    form.reset();
+    loadCollections();
+  });
+  xhr.addEventListener("error", () => {
+    button.disabled = false;
+    status.hidden = true;
+    flash("The upload failed: the server could not be reached or closed the connection.");
+  });
+  xhr.send(new FormData(form));
+}
+
+async function remove(collection) {
+  if (!confirm(`Delete “${collection.name}” v${collection.version} and its ${collection.num_images} images?`)) return;
+  try {
+    await api(`/collections/${collection.id}`, { method: "DELETE" });
+    flash(`Deleted “${collection.name}” v${collection.version}.`, "info");
+    loadCollections();
+  } catch (error) {
+    flash(`Could not delete: ${error.message}`);
+  }
+}
