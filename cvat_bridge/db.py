@@ -37,7 +37,7 @@ class Base(DeclarativeBase):
 
 
 class Collection(Base):
-    """A registered set of labelled images with a stored split. Only ``ready`` ones are shown."""
+    """A registered set of labelled images with a stored split (rows and files appear in one commit)."""
 
     __tablename__ = "collections"
     __table_args__ = (UniqueConstraint("name", "version"),)

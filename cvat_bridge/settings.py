@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -27,9 +28,12 @@ class Settings(BaseSettings):
     max_image_pixels: int = 64_000_000
     max_predict_files: int = 64
 
+    staging_max_age_seconds: float = 6 * 3600  # older leftovers of crashed imports are swept at start
+
     # Jobs.
     job_heartbeat_seconds: float = 5.0
     job_stale_after_seconds: float = 60.0
+    train_processes: int | Literal["auto"] = "auto"  # per training job: "auto" = every GPU (1 on CPU)
 
     # Inference.
     inference_threads: int = 1

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 from cvat_bridge.settings import Settings
@@ -50,6 +51,17 @@ class Storage:
     def new_staging_dir(self, prefix: str) -> Path:
         """A fresh folder on the same file system as the final places, so a rename publishes it."""
         return Path(tempfile.mkdtemp(prefix=prefix, dir=self.staging_dir))
+
+    def sweep_staging(self, older_than_seconds: float) -> list[Path]:
+        """Remove staging folders left by crashed imports (old enough that no import can still own them)."""
+        cutoff = time.time() - older_than_seconds
+        stale = [path for path in self.staging_dir.iterdir() if path.stat().st_mtime < cutoff]
+        for path in stale:
+            if path.is_dir():
+                self.remove(path)
+            else:
+                path.unlink(missing_ok=True)
+        return stale
 
     @staticmethod
     def remove(path: Path) -> None:

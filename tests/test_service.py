@@ -53,3 +53,17 @@ def test_pages_share_the_navigation(client: TestClient) -> None:
         html = client.get(path).text
         for link in ('href="/collections"', 'href="/train"', 'href="/models"', 'href="/inference"'):
             assert link in html, (path, link)
+
+
+def test_start_sweeps_only_old_staging_leftovers(services: Services) -> None:
+    import os
+    import time
+
+    old = services.storage.new_staging_dir("crashed-")
+    (old / "half.jpg").write_bytes(b"partial")
+    a_day_ago = time.time() - 24 * 3600
+    os.utime(old, (a_day_ago, a_day_ago))
+    fresh = services.storage.new_staging_dir("in-progress-")
+    with TestClient(create_app(services)):
+        assert not old.exists()
+        assert fresh.exists()

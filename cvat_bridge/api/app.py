@@ -36,6 +36,7 @@ def create_app(services: Services | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services.storage.sweep_staging(services.settings.staging_max_age_seconds)
         recover_jobs(services)
         stop = threading.Event()
         reaper = threading.Thread(target=reap_lost_jobs_forever, args=(services, stop), daemon=True)
