@@ -253,7 +253,8 @@ def _assign_splits(images: list[ImportedImage], val_ratio: float, seed: int) -> 
     unsplit = [(image.path, image.label) for image in images if image.split is None]
     if not unsplit:
         return images
-    assignment = stratified_split(unsplit, val_ratio, seed)
+    same_content = {image.path: image.sha256 for image in images}
+    assignment = stratified_split(unsplit, val_ratio, seed, groups=same_content)
     return [
         image if image.split is not None else dataclasses.replace(image, split=assignment[image.path])
         for image in images

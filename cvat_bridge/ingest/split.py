@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import random
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 TRAIN, VAL, TEST = "train", "val", "test"
 SPLITS = (TRAIN, VAL, TEST)
@@ -24,21 +24,30 @@ def val_count(num_images: int, val_ratio: float) -> int:
     return min(num_images - 1, max(1, math.floor(num_images * val_ratio + 0.5)))
 
 
-def stratified_split(items: Sequence[tuple[str, str]], val_ratio: float, seed: int) -> dict[str, str]:
+def stratified_split(
+    items: Sequence[tuple[str, str]], val_ratio: float, seed: int, groups: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """Assign each ``(key, label)`` to "train" or "val", class by class.
 
-    The result depends only on the keys, labels, ratio and seed (not on the input order): each class's keys
-    are sorted, shuffled with a generator seeded by ``(seed, label)``, and the first ``val_count`` go to val.
+    The result depends only on the keys, labels, groups, ratio and seed (not on the input order): each
+    class's keys are sorted, shuffled with a generator seeded by ``(seed, label)``, and taken for val in that
+    order until ``val_count`` is reached. Keys of one group (e.g. identical files) go to the same side, so
+    duplicates cannot leak from train into val; without groups each key is its own.
     """
     check_val_ratio(val_ratio)
-    by_label: dict[str, list[str]] = defaultdict(list)
+    groups = groups or {}
+    by_label: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     for key, label in items:
-        by_label[label].append(key)
+        by_label[label][groups.get(key, key)].append(key)
     assignment: dict[str, str] = {}
-    for label, keys in by_label.items():
-        keys.sort()
-        random.Random(f"{seed}:{label}").shuffle(keys)
-        cut = val_count(len(keys), val_ratio)
-        assignment.update({key: VAL for key in keys[:cut]})
-        assignment.update({key: TRAIN for key in keys[cut:]})
+    for label, label_groups in by_label.items():
+        members = sorted((sorted(keys) for keys in label_groups.values()), key=lambda keys: keys[0])
+        random.Random(f"{seed}:{label}").shuffle(members)
+        total = sum(len(keys) for keys in members)
+        target, taken = val_count(total, val_ratio), 0
+        for keys in members:
+            fits = taken + len(keys) <= target or (taken == 0 and target > 0 and len(keys) < total)
+            side = VAL if taken < target and fits else TRAIN
+            taken += len(keys) if side == VAL else 0
+            assignment.update({key: side for key in keys})
     return assignment

@@ -47,3 +47,16 @@ def test_bad_ratio_is_refused() -> None:
     for ratio in (0.0, 1.0, -0.2, 1.5):
         with pytest.raises(ValueError, match="val_ratio"):
             stratified_split(items(COUNTS), ratio, seed=0)
+
+
+def test_identical_files_stay_on_one_side() -> None:
+    data = [(f"wool/{i}.jpg", "wool") for i in range(20)]
+    groups = {f"wool/{i}.jpg": f"sha-{i % 7}" for i in range(20)}  # 7 distinct contents, 2-3 copies each
+    for seed in range(10):
+        assignment = stratified_split(data, 0.3, seed=seed, groups=groups)
+        sides: dict[str, set[str]] = {}
+        for key, side in assignment.items():
+            sides.setdefault(groups[key], set()).add(side)
+        assert all(len(found) == 1 for found in sides.values()), seed
+        val = sum(side == "val" for side in assignment.values())
+        assert 1 <= val <= 19 and abs(val - 6) <= 2, (seed, val)  # 30% of 20, within one group's size
