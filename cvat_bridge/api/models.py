@@ -1,5 +1,133 @@
-"""/api routes: models."""
+"""/api/models: start trainings, follow them, read results, download artifacts, cancel, delete."""
 
-from fastapi import APIRouter
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Response
+from fastapi.responses import FileResponse
+
+from cvat_bridge.api.deps import services
+from cvat_bridge.db import Model
+from cvat_bridge.services import Services
+from cvat_bridge.storage import Storage
+from cvat_bridge.training import (
+    ModelBusy,
+    ModelNotFound,
+    TrainingRequestError,
+    cancel_training,
+    delete_model,
+    get_model,
+    list_models,
+    start_training,
+)
+from trainer.artifacts import ARTIFACTS
+from trainer.config import TrainSettings
 
 router = APIRouter(tags=["models"])
+REQUEST_FIELDS = {"name", "collection_id", "architecture"}
+
+
+class TrainRequest(TrainSettings):
+    """A training: the model's name, the collection, the architecture, and any settings."""
+
+    name: str
+    collection_id: int
+    architecture: str
+
+
+def model_to_dict(model: Model, storage: Storage | None = None) -> dict[str, Any]:
+    """The public JSON of a model; status, progress and error are its training job's.
+
+    With storage, "artifacts" lists the artifact files that exist (downloadable by name).
+    """
+    job = model.job
+
+    def iso(moment: dt.datetime | None) -> str | None:
+        return moment.isoformat() if moment else None
+
+    data = {
+        "id": model.id,
+        "name": model.name,
+        "version": model.version,
+        "architecture": model.architecture,
+        "collection_id": model.collection_id,
+        "status": job.status,
+        "progress": job.progress,
+        "metrics": model.metrics,
+        "classes": list(model.classes),
+        "settings": model.settings,
+        "error": job.error,
+        "job_id": job.id,
+        "created_at": iso(model.created_at),
+        "started_at": iso(job.started_at),
+        "finished_at": iso(job.finished_at),
+    }
+    if storage is not None:
+        folder = storage.model_dir(model.id)
+        data["artifacts"] = [name for name in ARTIFACTS if (folder / name).is_file()]
+    return data
+
+
+def _existing(svc: Services, model_id: int) -> Model:
+    try:
+        return get_model(svc, model_id)
+    except ModelNotFound as exc:
+        raise HTTPException(404, str(exc)) from None
+
+
+@router.post("/models", status_code=202)
+def create_model(request: TrainRequest, svc: Services = Depends(services)) -> dict[str, Any]:
+    """Queue a training; the model is `queued` until a worker takes it."""
+    try:
+        model = start_training(
+            svc,
+            name=request.name,
+            collection_id=request.collection_id,
+            architecture=request.architecture,
+            settings=request.model_dump(exclude=REQUEST_FIELDS),
+        )
+    except TrainingRequestError as exc:
+        raise HTTPException(422, str(exc)) from None
+    return model_to_dict(get_model(svc, model.id), svc.storage)
+
+
+@router.get("/models")
+def read_models(svc: Services = Depends(services)) -> list[dict[str, Any]]:
+    return [model_to_dict(model, svc.storage) for model in list_models(svc)]
+
+
+@router.get("/models/{model_id}")
+def read_model(model_id: int, svc: Services = Depends(services)) -> dict[str, Any]:
+    return model_to_dict(_existing(svc, model_id), svc.storage)
+
+
+@router.post("/models/{model_id}/cancel")
+def cancel_model(model_id: int, svc: Services = Depends(services)) -> dict[str, Any]:
+    _existing(svc, model_id)
+    return model_to_dict(cancel_training(svc, model_id), svc.storage)
+
+
+@router.delete("/models/{model_id}", status_code=204)
+def remove_model(model_id: int, svc: Services = Depends(services)) -> Response:
+    _existing(svc, model_id)
+    try:
+        delete_model(svc, model_id)
+    except ModelBusy as exc:
+        raise HTTPException(409, str(exc)) from None
+    except ModelNotFound as exc:
+        raise HTTPException(404, str(exc)) from None
+    return Response(status_code=204)
+
+
+@router.get("/models/{model_id}/artifacts/{name}")
+def download_artifact(model_id: int, name: str, svc: Services = Depends(services)) -> FileResponse:
+    """One artifact file by its name (model.onnx, weights.pt, metrics.json, ...); no other paths."""
+    _existing(svc, model_id)
+    if name not in ARTIFACTS:
+        raise HTTPException(404, f"unknown artifact {name!r}; artifacts: {', '.join(ARTIFACTS)}")
+    path = svc.storage.model_dir(model_id) / name
+    if not path.is_file():
+        raise HTTPException(404, f"model {model_id} has no {name} (yet)")
+    return FileResponse(path, media_type=ARTIFACTS[name], filename=f"model-{model_id}-{name}")

@@ -1,0 +1,217 @@
+"""Models in the registry: start a training (Model + Job rows), run it (the "train" job: collection ->
+trainer -> artifacts in models/<id>/), read, list and delete them.
+
+The trainer (torch) is imported inside the functions that need it, so importing this module stays cheap.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from cvat_bridge.db import Job, Model
+from cvat_bridge.ingest.registry import CollectionNotFound, get_collection, load_samples
+from cvat_bridge.jobs.runner import JobContext, JobError
+from cvat_bridge.jobs.store import TERMINAL_STATES, create_job, request_cancel
+from cvat_bridge.services import Services
+from cvat_bridge.storage import Storage
+
+MAX_NAME_LENGTH = 200
+_VERSION_ATTEMPTS = 3  # two trainings of one name may race for the next version number
+
+
+class TrainingRequestError(ValueError):
+    """The training cannot be started as asked; the message says what to change."""
+
+
+class ModelNotFound(LookupError):
+    """No model has this id."""
+
+
+class ModelBusy(RuntimeError):
+    """The model is still training."""
+
+
+def start_training(
+    services: Services,
+    *,
+    name: str,
+    collection_id: int,
+    architecture: str,
+    settings: dict[str, Any] | None = None,
+) -> Model:
+    """Validate the request, record the Model (next version of name) and its queued Job, queue the job."""
+    model = create_training(
+        services, name=name, collection_id=collection_id, architecture=architecture, settings=settings
+    )
+    services.jobs.submit(model.job_id)
+    return model
+
+
+def create_training(
+    services: Services,
+    *,
+    name: str,
+    collection_id: int,
+    architecture: str,
+    settings: dict[str, Any] | None = None,
+) -> Model:
+    """Validate the request and record the Model (next version of name) with its queued "train" Job."""
+    from trainer.catalogue import UnknownArchitecture, get_architecture
+    from trainer.config import TrainSettings
+
+    name = (name or "").strip()
+    if not name or len(name) > MAX_NAME_LENGTH:
+        raise TrainingRequestError(f"give the model a name of 1 to {MAX_NAME_LENGTH} characters")
+    try:
+        spec = get_architecture(architecture)
+    except UnknownArchitecture as exc:
+        raise TrainingRequestError(str(exc)) from None
+    try:
+        checked = TrainSettings.model_validate(settings or {})
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise TrainingRequestError(f"invalid settings: {problems}") from None
+    if checked.image_size is None:
+        checked = checked.model_copy(update={"image_size": spec.preprocessing().crop_size})
+    if problem := spec.check_image_size(checked.image_size):
+        raise TrainingRequestError(problem)
+    try:
+        collection = get_collection(services, collection_id)
+    except CollectionNotFound as exc:
+        raise TrainingRequestError(str(exc)) from None
+
+    params = {"name": name, "architecture": architecture, "collection_id": collection_id}
+    job_id = create_job(services.db, "train", {**params, "settings": checked.model_dump()})
+    return _insert_model(
+        services, job_id, **params, settings=checked.model_dump(), classes=sorted(collection.classes)
+    )
+
+
+def _insert_model(services: Services, job_id: str, **columns: Any) -> Model:
+    for attempt in range(1, _VERSION_ATTEMPTS + 1):
+        try:
+            with services.db.session() as session:
+                latest = session.scalar(select(func.max(Model.version)).where(Model.name == columns["name"]))
+                model = Model(**columns, version=(latest or 0) + 1, job_id=job_id)
+                session.add(model)
+                session.flush()
+                session.refresh(model)  # loads the job relationship
+                return model
+        except IntegrityError:
+            if attempt == _VERSION_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")
+
+
+def get_model(services: Services, model_id: int) -> Model:
+    with services.db.session() as session:
+        model = session.get(Model, model_id)
+    if model is None:
+        raise ModelNotFound(f"no model with id {model_id}")
+    return model
+
+
+def list_models(services: Services) -> list[Model]:
+    """Every model, newest first."""
+    with services.db.session() as session:
+        return list(session.scalars(select(Model).order_by(Model.id.desc())))
+
+
+def cancel_training(services: Services, model_id: int) -> Model:
+    request_cancel(services.db, get_model(services, model_id).job_id)
+    return get_model(services, model_id)
+
+
+def delete_model(services: Services, model_id: int) -> None:
+    """Remove a model's rows and files. A queued one is cancelled first; a running one must be cancelled."""
+    model = get_model(services, model_id)
+    if model.job.status == "queued":
+        request_cancel(services.db, model.job_id)
+    with services.db.session() as session:
+        model = session.get(Model, model_id)
+        if model is None:
+            raise ModelNotFound(f"no model with id {model_id}")
+        job = session.get(Job, model.job_id, populate_existing=True)
+        if job.status not in TERMINAL_STATES:
+            raise ModelBusy(f"model {model_id} is still training; cancel it first, then delete it")
+        session.delete(model)
+        session.flush()
+        session.delete(job)
+    Storage.remove(services.storage.model_dir(model_id))
+
+
+def run_training_job(ctx: JobContext) -> dict[str, Any]:
+    """The "train" job: fine-tune the model row's architecture on its collection's stored split."""
+    from trainer import artifacts
+    from trainer.catalogue import UnknownArchitecture, get_architecture
+    from trainer.config import TrainSettings
+    from trainer.data import TrainData
+    from trainer.distributed import fine_tune_distributed, resolve_processes
+    from trainer.engine import TrainingError, fine_tune
+    from trainer.export import ExportMismatch
+    from trainer.weights import WeightsMissing
+
+    services = ctx.services
+    with services.db.session() as session:
+        model = session.scalar(select(Model).where(Model.job_id == ctx.job_id))
+    if model is None:
+        raise JobError("the model of this training job was deleted")
+    try:
+        collection = get_collection(services, model.collection_id)
+    except CollectionNotFound:
+        raise JobError(f"the collection {model.collection_id} of this model was deleted") from None
+    samples = load_samples(services, collection.id)
+    index = {label: position for position, label in enumerate(samples.classes)}
+    data = TrainData(
+        classes=samples.classes,
+        **{
+            split: [(str(path), index[label]) for path, label in samples.samples.get(split, [])]
+            for split in ("train", "val", "test")
+        },
+    )
+    out_dir = services.storage.model_dir(model.id)
+    collection_root = services.storage.collection_dir(collection.id)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    artifacts.write_json(
+        out_dir / artifacts.SPLIT,
+        {
+            split: [[Path(path).relative_to(collection_root).as_posix(), label] for path, label in rows]
+            for split, rows in samples.samples.items()
+        },
+    )
+    info = {
+        "model": {"id": model.id, "name": model.name, "version": model.version},
+        "collection": {"id": collection.id, "name": collection.name, "version": collection.version},
+    }
+    ctx.report(phase="starting", epoch=0, epochs=model.settings.get("epochs"))
+    try:
+        processes = resolve_processes(services.settings.train_processes)  # > 1: DDP, one process per GPU
+        train = fine_tune if processes == 1 else partial(fine_tune_distributed, processes=processes)
+        result = train(
+            get_architecture(model.architecture),
+            TrainSettings.model_validate(model.settings),
+            data,
+            out_dir,
+            info=info,
+            report=ctx.report,
+            check_cancelled=ctx.check_cancelled,
+        )
+    except (TrainingError, WeightsMissing, UnknownArchitecture, ExportMismatch) as exc:
+        raise JobError(str(exc)) from None
+    metrics = {**result.metrics, "history": result.history}
+    with services.db.session() as session:
+        session.get(Model, model.id).metrics = metrics
+    return {
+        "model_id": model.id,
+        "accuracy": metrics["accuracy"],
+        "best_epoch": result.best_epoch,
+        "epochs_run": result.epochs_run,
+        "device": result.device,
+        "processes": result.processes,
+    }

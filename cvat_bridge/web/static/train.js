@@ -1,0 +1,90 @@
+// Train page: the catalogue (details on click), the collection, the name, advanced settings -> POST /api/models.
+"use strict";
+
+let architectures = [];
+let selectedArchitecture = null;
+
+function millions(n) { return n === null || n === undefined ? "–" : `${(n / 1e6).toFixed(1)} M`; }
+function fixed(n, digits = 2) { return n === null || n === undefined ? "–" : Number(n).toFixed(digits); }
+
+function selectArchitecture(name) {
+  selectedArchitecture = architectures.find((a) => a.name === name);
+  for (const row of document.querySelectorAll("#architectures tbody tr")) {
+    row.classList.toggle("selected", row.dataset.name === name);
+    row.setAttribute("aria-selected", row.dataset.name === name ? "true" : "false");
+  }
+  const a = selectedArchitecture;
+  const facts = [
+    ["Source", a.source], ["Parameters", a.num_params?.toLocaleString()], ["GFLOPs", fixed(a.gflops, 3)],
+    ["ImageNet-1K acc@1 / acc@5", `${fixed(a.imagenet_acc1)}% / ${fixed(a.imagenet_acc5)}%`],
+    ["Native input", `${a.native_size}×${a.native_size} (resize ${a.resize_size})`],
+    ["Smallest input", a.fixed_size ? `${a.native_size} only` : a.min_size],
+    ["Weights file", `${a.weights_file || "–"} (${fixed(a.weights_file_mb, 1)} MB)`],
+    ["Weights on this machine", a.weights_cached ? "yes" : "no (downloaded when training starts, if online)"],
+  ];
+  const box = document.getElementById("architecture-details");
+  box.replaceChildren(
+    el("h3", {}, a.name),
+    a.description ? el("p", {}, a.description) : null,
+    el("dl", {}, facts.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v ?? "–")])),
+    a.recipe ? el("p", {}, el("a", { href: a.recipe, target: "_blank", rel: "noopener" }, "Training recipe")) : null,
+  );
+  box.hidden = false;
+  document.getElementById("s-size").placeholder = `native (${a.native_size})`;
+}
+
+async function loadArchitectures() {
+  architectures = await api("/architectures");
+  document.querySelector("#architectures tbody").replaceChildren(...architectures.map((a) =>
+    el("tr", { "data-name": a.name, tabindex: "0", onclick: () => selectArchitecture(a.name),
+               onkeydown: (e) => { if (e.key === "Enter") selectArchitecture(a.name); } },
+      el("td", {}, a.name), el("td", { class: "num" }, millions(a.num_params)),
+      el("td", { class: "num" }, fixed(a.gflops, 3)), el("td", { class: "num" }, a.imagenet_acc1 ? `${fixed(a.imagenet_acc1)}%` : "–"),
+      el("td", { class: "num" }, a.native_size), el("td", {}, a.weights_cached ? "✓" : "–"))));
+  if (architectures.length) selectArchitecture(architectures[0].name);
+}
+
+async function loadCollections() {
+  const collections = await api("/collections");
+  const select = document.getElementById("collection-select");
+  select.replaceChildren(...collections.map((c) => el("option", { value: c.id },
+    `${c.name} v${c.version} (${c.num_images} images, ${c.classes.length} classes)`)));
+  if (!collections.length) flash("No collection yet: upload one on the Collections page first.", "info");
+}
+
+function readSettings() {
+  const settings = {};
+  for (const input of document.querySelectorAll("[data-setting]")) {
+    const key = input.dataset.setting;
+    if (input.type === "checkbox") settings[key] = input.checked;
+    else if (input.value === "") continue;
+    else if (input.type === "number") settings[key] = Number(input.value);
+    else settings[key] = input.value;
+  }
+  return settings;
+}
+
+async function startTraining(event) {
+  event.preventDefault();
+  flash("");
+  if (!selectedArchitecture) { flash("Pick a model from the list."); return; }
+  const button = document.getElementById("train-button");
+  button.disabled = true;
+  try {
+    const model = await api("/models", { method: "POST", body: Object.assign({
+      name: document.getElementById("model-name").value.trim(),
+      collection_id: Number(document.getElementById("collection-select").value),
+      architecture: selectedArchitecture.name,
+    }, readSettings()) });
+    location.href = `/models#${model.id}`;
+  } catch (error) {
+    flash(error.message);
+    button.disabled = false;
+  }
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  document.getElementById("train-form").addEventListener("submit", startTraining);
+  loadArchitectures().catch((e) => flash(e.message));
+  loadCollections().catch((e) => flash(e.message));
+});

@@ -1,0 +1,37 @@
+"""Training settings: good defaults, validated before a job is queued."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class TrainSettings(BaseModel):
+    """What a user may tune. Unknown keys are refused (a typo must not silently train with defaults)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    epochs: int = Field(10, ge=1, le=1000)
+    batch_size: int = Field(32, ge=1, le=4096)
+    image_size: int | None = Field(
+        None, ge=32, le=1024, description="input size; default: the architecture's"
+    )
+    learning_rate: float = Field(1e-3, gt=0, le=10)
+    weight_decay: float = Field(1e-4, ge=0, le=1)
+    pretrained: bool = True
+    seed: int = Field(0, ge=0)
+    patience: int = Field(
+        5, ge=0, description="stop after this many epochs without a higher val accuracy; 0: never"
+    )
+    imbalance: Literal["weighted_loss", "sampler", "none"] = "weighted_loss"
+    augmentation: Literal["none", "light", "strong"] = "light"
+    # Fine-tuning recipe for a pretrained backbone (trainer/recipe.py; defaults measured in bench/finetune).
+    warmup_epochs: int = Field(1, ge=0, le=1000, description="first epochs train the new head only")
+    backbone_lr_scale: float = Field(
+        0.1, ge=0, le=1, description="backbone learning rate = learning_rate x this (0: head only)"
+    )
+    freeze_batchnorm: bool = Field(True, description="BatchNorm keeps its pretrained statistics")
+    num_workers: int | None = Field(
+        None, ge=0, le=64, description="data loader processes; default: automatic"
+    )

@@ -1,0 +1,115 @@
+"""Samples -> tensors: images read with the collection's normalisation (`runtime.imaging.open_image`),
+augmented for training, preprocessed for evaluation exactly as serving does (`runtime.imaging.preprocess`)."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset, Sampler, WeightedRandomSampler
+from torchvision.transforms import v2
+
+from cvat_bridge.runtime.imaging import Preprocessing, open_image, preprocess
+
+Sample = tuple[str, int]  # (image path, class index)
+AUTO_WORKERS_FROM = 1000  # below this many training images, loading in the main process is faster
+
+
+@dataclass(frozen=True)
+class TrainData:
+    """A collection's samples for training: class names, and (path, class index) per split."""
+
+    classes: list[str]
+    train: list[Sample]
+    val: list[Sample]
+    test: list[Sample]
+
+
+class ImageDataset(Dataset):
+    def __init__(self, samples: Sequence[Sample], transform: Callable[[Image.Image], torch.Tensor]) -> None:
+        self.samples = samples
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        path, label = self.samples[index]
+        return self.transform(open_image(path)), label
+
+
+def eval_transform(spec: Preprocessing) -> Callable[[Image.Image], torch.Tensor]:
+    """The serving preprocessing, as a tensor."""
+    return lambda image: torch.from_numpy(preprocess(image, spec))
+
+
+def train_transform(spec: Preprocessing, level: str) -> Callable[[Image.Image], torch.Tensor]:
+    """Augmentation by level: none (the eval transform), light (crop + flip), strong (+ TrivialAugment)."""
+    if level == "none":
+        return eval_transform(spec)
+    interpolation = v2.InterpolationMode(spec.interpolation)
+    scale = (0.6, 1.0) if level == "light" else (0.25, 1.0)
+    steps: list[Callable] = [
+        v2.PILToTensor(),
+        v2.RandomResizedCrop(spec.crop_size, scale=scale, interpolation=interpolation, antialias=True),
+        v2.RandomHorizontalFlip(),
+    ]
+    if level == "strong":
+        steps.append(v2.TrivialAugmentWide(interpolation=interpolation))
+    steps += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(spec.mean), list(spec.std))]
+    return v2.Compose(steps)
+
+
+def class_weights(samples: Sequence[Sample], num_classes: int) -> torch.Tensor:
+    """Inverse-frequency weights (1.0 for a balanced set); classes without samples get 0."""
+    counts = Counter(label for _, label in samples)
+    total = len(samples)
+    return torch.tensor(
+        [total / (num_classes * counts[c]) if counts[c] else 0.0 for c in range(num_classes)],
+        dtype=torch.float32,
+    )
+
+
+def train_sampler(
+    samples: Sequence[Sample], num_classes: int, balanced: bool, generator: torch.Generator
+) -> Sampler | None:
+    """A class-balancing sampler when asked; None means plain shuffling."""
+    if not balanced:
+        return None
+    weights = class_weights(samples, num_classes)
+    per_sample = torch.tensor([float(weights[label]) for _, label in samples], dtype=torch.double)
+    return WeightedRandomSampler(per_sample, num_samples=len(samples), replacement=True, generator=generator)
+
+
+def resolve_workers(requested: int | None, num_train: int) -> int:
+    if requested is not None:
+        return requested
+    return 0 if num_train < AUTO_WORKERS_FROM else min(8, os.cpu_count() or 1)
+
+
+def make_loader(
+    dataset: Dataset,
+    batch_size: int,
+    workers: int,
+    *,
+    shuffle: bool = False,
+    sampler: Sampler | None = None,
+    generator: torch.Generator | None = None,
+    drop_last: bool = False,
+    pin_memory: bool = False,
+) -> DataLoader:
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle and sampler is None,
+        sampler=sampler,
+        generator=generator,
+        num_workers=workers,
+        persistent_workers=workers > 0,
+        pin_memory=pin_memory,
+        drop_last=drop_last,
+    )

@@ -1,0 +1,120 @@
+"""Pretrained weights, offline-aware: the cache under TORCH_HOME first, a download only when allowed.
+
+When the file is neither cached nor downloadable, `WeightsMissing` names the exact file, the folder to
+put it in, and the alternative (`pretrained: false`).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from trainer.catalogue import ArchitectureSpec, LocalWeights, WeightsFile, get_architecture
+
+DOWNLOAD_TIMEOUT_SECONDS = 20.0
+DOWNLOAD_ENV = "CVAT_BRIDGE_WEIGHTS_DOWNLOAD"  # "0": never try the network, use the cache only
+
+
+class WeightsMissing(Exception):
+    """Pretrained weights are not in the cache and could not be downloaded."""
+
+    def __init__(self, architecture: str, weights: WeightsFile, reason: str) -> None:
+        self.architecture = architecture
+        self.weights = weights
+        super().__init__(
+            f"pretrained weights for {architecture} are not available ({reason}): put the file "
+            f"{weights.file_name} into the folder {weights.folder} (or run `cvat-bridge weights add FILE "
+            f"--architecture {architecture}`), or train with pretrained: false"
+        )
+
+
+def downloads_allowed() -> bool:
+    return os.environ.get(DOWNLOAD_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def resolve_state_dict(
+    architecture: str,
+    weights: WeightsFile,
+    fetch: Callable[[], dict[str, Any]],
+    download: bool = True,
+    local: Sequence[LocalWeights] = (),
+) -> dict[str, Any]:
+    """The pretrained state dict: the first of `local` (installed packages, other caches), else `fetch()`
+    loads it (from the cache, or downloading into it).
+
+    Without a cached file, fetch is only tried when download is allowed; any failure then counts as missing.
+    """
+    for found in local:
+        try:
+            return found.load(found.path)
+        except Exception as exc:  # noqa: BLE001 - a broken package or cache entry: say which
+            raise WeightsMissing(
+                architecture, weights, f"the weights from {found.source} ({found.path}) do not load: {exc}"
+            ) from exc
+    if not os.path.isfile(weights.path):
+        if not (download and downloads_allowed()):
+            raise WeightsMissing(architecture, weights, "not in the cache, and downloads are off")
+        try:
+            with _socket_timeout(DOWNLOAD_TIMEOUT_SECONDS):
+                return fetch()
+        except Exception as exc:  # noqa: BLE001 - DNS, proxy, HTTP, hash: all mean "not downloadable"
+            raise WeightsMissing(
+                architecture, weights, f"not cached, and the download failed: {exc}"
+            ) from exc
+    try:
+        return fetch()
+    except Exception as exc:  # noqa: BLE001
+        raise WeightsMissing(
+            architecture, weights, f"the cached file {weights.path} does not load: {exc}"
+        ) from exc
+
+
+def available_weights(spec: ArchitectureSpec) -> tuple[str, str] | None:
+    """(where from, file) of the pretrained weights this machine has for spec, as build would pick them."""
+    for found in spec.local_weights():
+        return found.source, found.path
+    cached = spec.weights_file().path
+    return ("cache", cached) if os.path.isfile(cached) else None
+
+
+def add_weights_file(source: Path, architecture: str) -> Path:
+    """Put a user-supplied weights file where the architecture's loader finds it, after checking it fits."""
+    spec = get_architecture(architecture)
+    spec.load_weights_file(str(source))
+    target = Path(spec.weights_file().path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".partial")
+    shutil.copyfile(source, partial)
+    os.replace(partial, target)
+    return target
+
+
+def load_state_dict_file(path: str) -> dict[str, Any]:
+    """A state dict saved with torch.save (tensors only; plain or under a "state_dict"/"model" key)."""
+    data = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(data, dict):
+        for key in ("state_dict", "model"):
+            if isinstance(data.get(key), dict):
+                data = data[key]
+    if not isinstance(data, dict) or not all(isinstance(v, torch.Tensor) for v in data.values()):
+        raise ValueError(f"{path} is not a state dict of tensors")
+    return data
+
+
+class _socket_timeout:
+    def __init__(self, seconds: float) -> None:
+        self._seconds = seconds
+        self._previous: float | None = None
+
+    def __enter__(self) -> None:
+        self._previous = socket.getdefaulttimeout()
+        socket.setdefaulttimeout(self._seconds)
+
+    def __exit__(self, *exc_info: object) -> None:
+        socket.setdefaulttimeout(self._previous)
