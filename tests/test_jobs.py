@@ -161,3 +161,14 @@ def test_training_jobs_wait_for_a_worker_of_the_train_queue(
 def test_unknown_job_kinds_fail_with_a_clear_message(services: Services) -> None:
     job = wait_for(services, start_job(services, "no-such-kind", {}), ("failed", "succeeded"))
     assert job.status == "failed" and job.error.startswith("unknown job kind 'no-such-kind'")
+
+
+def test_stopping_the_service_stops_a_running_job_at_once(services: Services, tmp_path) -> None:
+    pid_file = tmp_path / "pid"
+    job_id = start_job(services, "wait_for_cancel", {"pid_file": str(pid_file)})
+    wait_for_file(pid_file)
+    started = time.monotonic()
+    services.jobs.close()
+    assert time.monotonic() - started < 15  # the job would run for 60 s
+    job = get_job(services.db, job_id)
+    assert job.status == "failed" and "service stopped" in job.error

@@ -9,7 +9,15 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any, Protocol
 
-from cvat_bridge.jobs.store import create_job, finish_job, get_job, queued_job_ids, reap_stale_jobs
+from cvat_bridge.jobs.store import (
+    create_job,
+    fail_jobs_of_workers,
+    finish_job,
+    get_job,
+    queued_job_ids,
+    reap_stale_jobs,
+    worker_id,
+)
 
 if TYPE_CHECKING:
     from cvat_bridge.services import Services
@@ -76,11 +84,13 @@ class EmbeddedQueue:
         self._services = services
         self._lock = threading.Lock()
         self._pool: ProcessPoolExecutor | None = None
+        self._closing = False
 
     def _executor(self) -> ProcessPoolExecutor:
         from cvat_bridge.jobs.runner import HANDLERS
 
         if self._pool is None:
+            self._closing = False
             self._pool = ProcessPoolExecutor(
                 max_workers=1,
                 mp_context=multiprocessing.get_context("spawn"),
@@ -97,8 +107,8 @@ class EmbeddedQueue:
         future.add_done_callback(lambda done: self._after(job_id, done))
 
     def _after(self, job_id: str, future: Future) -> None:
-        error = future.exception()
-        if error is None:
+        error = None if future.cancelled() else future.exception()
+        if error is None or self._closing:  # close() records the outcome of what it interrupts
             return
         if isinstance(error, BrokenProcessPool):
             finish_job(
@@ -110,10 +120,23 @@ class EmbeddedQueue:
             log.error("job %s: worker error %r", job_id, error)
 
     def close(self) -> None:
+        """Stop the worker now: a running job is failed with a reason (queued ones run at the next start)."""
         with self._lock:
-            if self._pool is not None:
-                self._pool.shutdown(wait=False, cancel_futures=True)
-                self._pool = None
+            pool, self._pool = self._pool, None
+            self._closing = True
+        if pool is None:
+            return
+        processes = list(pool._processes.values())  # no public handle; shutdown() alone waits for the job
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.join(timeout=10)
+        fail_jobs_of_workers(
+            self._services.db,
+            [worker_id(process.pid) for process in processes],
+            "the service stopped while the job ran; start it again",
+        )
 
 
 class RedisQueue:

@@ -15,9 +15,14 @@ from cvat_bridge.db import Database, Job, utcnow
 TERMINAL_STATES = ("succeeded", "failed", "cancelled")
 
 
+def worker_id(pid: int) -> str:
+    """How a job row names the process running it: host:pid."""
+    return f"{socket.gethostname()}:{pid}"
+
+
 def current_worker_id() -> str:
-    """host:pid of this process (recomputed: forked job processes have their own pid)."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """This process's worker id (recomputed: forked job processes have their own pid)."""
+    return worker_id(os.getpid())
 
 
 def create_job(db: Database, kind: str, params: dict[str, Any]) -> str:
@@ -67,6 +72,18 @@ def finish_job(
             update(Job)
             .where(Job.id == job_id, Job.status == "running")
             .values(status=status, result=result, error=error, finished_at=utcnow())
+        )
+
+
+def fail_jobs_of_workers(db: Database, workers: list[str], reason: str) -> None:
+    """Fail the running jobs of the given (stopped) workers."""
+    if not workers:
+        return
+    with db.session() as session:
+        session.execute(
+            update(Job)
+            .where(Job.status == "running", Job.worker.in_(workers))
+            .values(status="failed", error=reason, finished_at=utcnow())
         )
 
 
