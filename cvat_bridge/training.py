@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from cvat_bridge.db import Job, Model
+from cvat_bridge.db import Deployment, Job, Model
 from cvat_bridge.ingest.registry import CollectionNotFound, get_collection, load_samples
 from cvat_bridge.jobs.runner import JobContext, JobError
 from cvat_bridge.jobs.store import TERMINAL_STATES, create_job, request_cancel
@@ -140,6 +140,12 @@ def delete_model(services: Services, model_id: int) -> None:
         job = session.get(Job, model.job_id, populate_existing=True)
         if job.status not in TERMINAL_STATES:
             raise ModelBusy(f"model {model_id} is still training; cancel it first, then delete it")
+        deployment = session.get(Deployment, model_id)
+        if deployment is not None and deployment.state != "removed":
+            raise ModelBusy(
+                f"model {model_id} is deployed to Nuclio as {deployment.function_name}; remove the "
+                f"deployment first (DELETE /api/models/{model_id}/deployment), then delete the model"
+            )
         session.delete(model)
         session.flush()
         session.delete(job)

@@ -89,6 +89,8 @@ def test_failed_build_is_reported(fresh_bridge: Bridge) -> None:
 def test_undeploy_removes_the_function(fresh_bridge: Bridge) -> None:
     bridge = fresh_bridge
     name = deploy_and_wait(bridge, bridge.v1)["function_name"]
+    refused = api(bridge, "DELETE", f"/models/{bridge.v1}")
+    assert refused.status_code == 409 and name in refused.json()["detail"]  # no orphaned function in CVAT
 
     removed = api(bridge, "DELETE", f"/models/{bridge.v1}/deployment")
 
@@ -98,6 +100,7 @@ def test_undeploy_removes_the_function(fresh_bridge: Bridge) -> None:
     assert name not in cvat_function_ids(bridge)
     again = api(bridge, "DELETE", f"/models/{bridge.v1}/deployment")
     assert again.status_code == 404 and "not deployed" in again.json()["detail"]
+    assert api(bridge, "DELETE", f"/models/{bridge.v1}").status_code == 204
 
 
 def test_newer_version_replaces_older_and_rollback_works(fresh_bridge: Bridge) -> None:
