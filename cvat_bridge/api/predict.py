@@ -1,5 +1,42 @@
-"""/api routes: predict."""
+"""/api/models/{id}/predict: class and confidence of one or more uploaded images."""
 
-from fastapi import APIRouter
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, File, Form, HTTPException, UploadFile
+
+from cvat_bridge.api.deps import services
+from cvat_bridge.services import Services
+from cvat_bridge.serving import BadImage, ModelNotFound, ModelNotReady, get_predictor, read_images
 
 router = APIRouter(tags=["predict"])
+
+
+@router.post("/models/{model_id}/predict")
+def predict(
+    model_id: int,
+    file: list[UploadFile] = File(default=[], description="one or more images, in the order of the answer"),
+    top_k: int = Form(5, ge=1, le=1000, description="how many of the most likely classes to list"),
+    threshold: float = Form(0.0, ge=0.0, le=1.0, description="below this confidence the label is null"),
+    svc: Services = Depends(services),
+) -> dict[str, list[dict[str, Any]]]:
+    """`{"predictions": [{"label", "confidence", "top_k": [{"label", "confidence"}, ...]}, ...]}`."""
+    try:
+        predictor = get_predictor(svc, model_id)
+    except ModelNotFound as exc:
+        raise HTTPException(404, str(exc)) from exc
+    except ModelNotReady as exc:
+        raise HTTPException(409, str(exc)) from exc
+    if not file:
+        raise HTTPException(422, "send one or more images as multipart 'file' parts")
+    limit = svc.settings.max_predict_files
+    if len(file) > limit:
+        raise HTTPException(413, f"{len(file)} files in one request; send at most {limit}")
+    try:
+        images = read_images(((upload.filename or "upload", upload.file.read()) for upload in file),
+                             svc.settings.max_image_pixels)
+    except BadImage as exc:
+        raise HTTPException(422, str(exc)) from exc
+    predictions = predictor.predict(images, top_k=top_k, threshold=threshold)
+    return {"predictions": [prediction.to_dict() for prediction in predictions]}

@@ -1,0 +1,192 @@
+"""Prediction speed on one thread: raw ONNX Runtime, eager torch, and the HTTP predict round trip.
+
+    python bench/predict/run.py [--calls 60] [--warmup 10] [--architectures mobilenet_v3_small resnet18]
+
+Each architecture gets randomly initialised weights (speed only), exported with the trainer's ONNX export
+into a throwaway data dir; `cvat-bridge serve` runs in a subprocess on 127.0.0.1 with one inference thread.
+Every path classifies the same JPEG. Targets: HTTP p50 <= 1.15 x (raw ORT + decode), torch / ORT >= 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import numpy as np
+import torch
+
+from cvat_bridge.db import Model
+from cvat_bridge.jobs.store import claim_job, create_job, finish_job
+from cvat_bridge.runtime.imaging import open_image, preprocess
+from cvat_bridge.runtime.onnx_classifier import OnnxClassifier
+from cvat_bridge.services import Services
+from cvat_bridge.settings import Settings
+from trainer.artifacts import WEIGHTS, save_torch, write_json
+from trainer.catalogue import get_architecture
+from trainer.export import export_onnx
+
+ROOT = Path(__file__).resolve().parents[2]
+JPEG = ROOT.parent / "shared" / "datasets" / "hymenoptera_data" / "val" / "bees" / "1032546534_06907fe3b3.jpg"
+TOKEN = "bench-token"
+CLASSES = ["ants", "bees"]
+
+
+def interleaved_timings(
+    calls: dict[str, Callable[[], object]], repeats: int, warmup: int
+) -> dict[str, list[float]]:
+    """Seconds per call of each path; the paths take turns, so a busy machine slows them all alike."""
+    seconds: dict[str, list[float]] = {name: [] for name in calls}
+    for iteration in range(warmup + repeats):
+        for name, call in calls.items():
+            start = time.perf_counter()
+            call()
+            if iteration >= warmup:
+                seconds[name].append(time.perf_counter() - start)
+    return seconds
+
+
+def p50(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def p95(values: list[float]) -> float:
+    return float(np.percentile(values, 95))
+
+
+def add_model(services: Services, architecture: str) -> int:
+    """A succeeded model with random weights: model.json, weights.pt, model.onnx."""
+    spec = get_architecture(architecture)
+    torch.manual_seed(0)
+    module = spec.build(len(CLASSES), pretrained=False).eval()
+    preprocessing = spec.preprocessing()
+    job_id = create_job(services.db, "train", {})
+    claim_job(services.db, job_id)
+    finish_job(services.db, job_id, "succeeded")
+    with services.db.session() as session:
+        model = Model(name=f"bench-{architecture}", architecture=architecture, classes=CLASSES, job_id=job_id)
+        session.add(model)
+        session.flush()
+        model_id = model.id
+    model_dir = services.storage.model_dir(model_id)
+    model_dir.mkdir(parents=True)
+    info = {"architecture": architecture, "source": spec.source, "classes": CLASSES,
+            "preprocessing": preprocessing.to_dict()}
+    write_json(model_dir / "model.json", info)
+    save_torch(module.state_dict(), model_dir / WEIGHTS)
+    inputs = torch.from_numpy(preprocess(open_image(JPEG.read_bytes()), preprocessing))[None]
+    export_onnx(module, inputs, model_dir / "model.onnx")
+    return model_id
+
+
+def start_server(data_dir: Path, port: int) -> subprocess.Popen:
+    env = dict(os.environ, CVAT_BRIDGE_DATA_DIR=str(data_dir), CVAT_BRIDGE_API_TOKEN=TOKEN,
+               CVAT_BRIDGE_INFERENCE_THREADS="1", OMP_NUM_THREADS="1")
+    server = subprocess.Popen([sys.executable, "-m", "cvat_bridge", "serve", "--port", str(port)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=1).raise_for_status()
+            return server
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    server.kill()
+    raise RuntimeError("the server did not start")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def bench_architecture(services: Services, base_url: str, model_id: int, calls: int, warmup: int) -> dict:
+    from trainer.artifacts import load_torch_model
+
+    model_dir = services.storage.model_dir(model_id)
+    data = JPEG.read_bytes()
+    classifier = OnnxClassifier(model_dir, threads=1)
+    module, _ = load_torch_model(model_dir)
+    batch = preprocess(open_image(data), classifier.preprocessing)[None]
+    tensor = torch.from_numpy(batch)
+
+    def run_torch() -> None:
+        with torch.inference_mode():
+            module(tensor)
+
+    with httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {TOKEN}"}) as client:
+        def run_http() -> None:
+            answer = client.post(f"/api/models/{model_id}/predict", files={"file": (JPEG.name, data)})
+            answer.raise_for_status()
+
+        return interleaved_timings(
+            {
+                "decode": lambda: preprocess(open_image(data), classifier.preprocessing),
+                "ort": lambda: classifier.session.run(["logits"], {"input": batch}),
+                "torch": run_torch,
+                "http": run_http,
+                "health": lambda: client.get("/api/health").raise_for_status(),
+            },
+            calls,
+            warmup,
+        )
+
+
+def report(architecture: str, result: dict) -> None:
+    ms = {name: (1000 * p50(values), 1000 * p95(values)) for name, values in result.items()}
+    print(f"\n{architecture}")
+    print(f"  {'path':38} {'p50 ms':>8} {'p95 ms':>8}")
+    rows = [("decode + preprocess", "decode"), ("raw ONNX Runtime session", "ort"),
+            ("eager torch", "torch"), ("HTTP predict round trip", "http"),
+            ("HTTP /api/health round trip (no work)", "health")]
+    for title, key in rows:
+        print(f"  {title:38} {ms[key][0]:8.2f} {ms[key][1]:8.2f}")
+    ort_and_decode = ms["ort"][0] + ms["decode"][0]
+    print(f"  {'raw ORT + decode':38} {ort_and_decode:8.2f}")
+    http_ratio, torch_ratio = ms["http"][0] / ort_and_decode, ms["torch"][0] / ms["ort"][0]
+    print(f"  HTTP p50 / (ORT + decode) p50 = {http_ratio:.2f}  (target <= 1.15: "
+          f"{'met' if http_ratio <= 1.15 else 'NOT met'})")
+    print(f"  eager torch / ORT p50         = {torch_ratio:.2f}  (target >= 2: "
+          f"{'met' if torch_ratio >= 2 else 'NOT met'})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--calls", type=int, default=60)
+    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--architectures", nargs="+", default=["mobilenet_v3_small", "resnet18"])
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    with tempfile.TemporaryDirectory(prefix="bench-predict-") as tmp:
+        data_dir = Path(tmp) / "data"
+        services = Services(Settings(data_dir=data_dir, api_token=TOKEN))
+        model_ids = {name: add_model(services, name) for name in args.architectures}
+        port = free_port()
+        server = start_server(data_dir, port)
+        try:
+            print(f"image {JPEG.name} ({JPEG.stat().st_size} bytes); 1 thread; {args.calls} calls after "
+                  f"{args.warmup} warm-up; torch {torch.__version__}; {os.cpu_count()} CPUs, load average "
+                  f"{os.getloadavg()[0]:.2f}")
+            for name, model_id in model_ids.items():
+                report(name, bench_architecture(services, f"http://127.0.0.1:{port}", model_id,
+                                                args.calls, args.warmup))
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+            services.db.dispose()
+
+
+if __name__ == "__main__":
+    main()

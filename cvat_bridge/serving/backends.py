@@ -1,0 +1,56 @@
+"""Loading a model folder onto a backend: ONNX Runtime on the CPU, or torch on a CUDA GPU."""
+
+from __future__ import annotations
+
+import glob
+import importlib.util
+import os
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from cvat_bridge.runtime.imaging import Preprocessing
+from cvat_bridge.runtime.onnx_classifier import OnnxClassifier
+from cvat_bridge.serving.predictor import Predictor
+
+
+@lru_cache(maxsize=1)
+def cuda_available() -> bool:
+    """True when torch sees a CUDA GPU; torch is imported only where an NVIDIA driver is present."""
+    if importlib.util.find_spec("torch") is None:
+        return False
+    if not (os.path.exists("/proc/driver/nvidia/version") or glob.glob("/dev/nvidia[0-9]*")):
+        return False
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def load_onnx(model_dir: Path, threads: int) -> Predictor:
+    """The model's ``model.onnx`` on ONNX Runtime's CPU provider with ``threads`` intra-op threads."""
+    classifier = OnnxClassifier(model_dir, threads=threads)
+    return Predictor(classifier.classes, classifier.preprocessing, classifier.predict_batch, "onnxruntime")
+
+
+def load_torch(model_dir: Path, device: str = "cuda") -> Predictor:
+    """The model's ``weights.pt`` in eager torch on ``device`` (inference mode)."""
+    import torch
+
+    from trainer.artifacts import load_torch_model
+
+    module, info = load_torch_model(model_dir, device=device)
+
+    def probabilities(batch: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            logits = module(torch.from_numpy(batch).to(device))
+            return torch.softmax(logits.float(), dim=1).cpu().numpy()
+
+    return Predictor(
+        info["classes"], Preprocessing.from_dict(info["preprocessing"]), probabilities, f"torch:{device}"
+    )
+
+
+def load_predictor(model_dir: Path, threads: int) -> Predictor:
+    """Torch on the GPU when there is one, ONNX Runtime on the CPU otherwise."""
+    return load_torch(model_dir) if cuda_available() else load_onnx(model_dir, threads)

@@ -1,0 +1,70 @@
+"""A loaded model that turns RGB images into predictions: a label (or none below a threshold) and top-k."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from PIL import Image
+
+from cvat_bridge.runtime.imaging import Preprocessing
+from cvat_bridge.runtime.onnx_classifier import preprocess_batch
+from cvat_bridge.runtime.onnx_classifier import top_k as ranked_classes
+
+BATCH_SIZE = 16  # images per forward pass; bounds memory for long lists
+
+
+@dataclass(frozen=True)
+class ClassScore:
+    label: str
+    confidence: float
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The most likely class (``label`` None when its confidence is below the threshold) and the top k."""
+
+    label: str | None
+    confidence: float
+    top_k: list[ClassScore]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class Predictor:
+    """Classes, preprocessing and a batch -> probabilities function (ONNX Runtime or torch)."""
+
+    def __init__(
+        self,
+        classes: Sequence[str],
+        preprocessing: Preprocessing,
+        probabilities: Callable[[np.ndarray], np.ndarray],
+        backend: str,
+    ) -> None:
+        self.classes = list(classes)
+        self.preprocessing = preprocessing
+        self.backend = backend  # "onnxruntime" | "torch:<device>"
+        self._probabilities = probabilities
+
+    def probabilities(self, images: Sequence[Image.Image]) -> np.ndarray:
+        """Class probabilities (N, classes) of RGB images (see ``runtime.imaging.open_image``)."""
+        if not images:
+            return np.zeros((0, len(self.classes)), dtype=np.float32)
+        chunks = [
+            self._probabilities(preprocess_batch(images[start : start + BATCH_SIZE], self.preprocessing))
+            for start in range(0, len(images), BATCH_SIZE)
+        ]
+        return np.concatenate(chunks)
+
+    def predict(
+        self, images: Sequence[Image.Image], top_k: int = 5, threshold: float = 0.0
+    ) -> list[Prediction]:
+        """One prediction per image, in order; ``top_k`` is capped at the number of classes."""
+        return [self._prediction(row, top_k, threshold) for row in self.probabilities(images)]
+
+    def _prediction(self, row: np.ndarray, k: int, threshold: float) -> Prediction:
+        ranked = [ClassScore(label, confidence) for label, confidence in ranked_classes(row, self.classes, k)]
+        best = ranked[0]
+        return Prediction(best.label if best.confidence >= threshold else None, best.confidence, ranked)

@@ -1,0 +1,118 @@
+"""``get_predictor``: a trained model's predictor, cached (bounded LRU) and never stale.
+
+Each call checks the model's row (deleted: ``ModelNotFound``; not trained: ``ModelNotReady``) and the
+files' fingerprint, so a model retrained or replaced in place is loaded afresh.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+from sqlalchemy import select
+
+from cvat_bridge.db import Job, Model
+from cvat_bridge.services import Services
+from cvat_bridge.serving.backends import load_predictor
+from cvat_bridge.serving.predictor import Predictor
+
+MODEL_FILES = ("model.json", "model.onnx", "weights.pt")
+
+
+class ModelNotFound(LookupError):
+    """No model with that id (never created, or deleted)."""
+
+
+class ModelNotReady(RuntimeError):
+    """The model exists but cannot predict yet: its training has not succeeded."""
+
+
+class PredictorCache:
+    """At most ``size`` predictors, least recently used dropped first; thread-safe."""
+
+    def __init__(self) -> None:
+        self._entries: OrderedDict[str, tuple[tuple, Predictor]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._load_lock = threading.Lock()  # one load at a time; hits never wait for it
+
+    def get(self, model_dir: Path, fingerprint: tuple, size: int, threads: int) -> Predictor:
+        key = str(model_dir)
+        predictor = self._lookup(key, fingerprint)
+        if predictor is not None:
+            return predictor
+        with self._load_lock:
+            predictor = self._lookup(key, fingerprint)  # another thread may have loaded it meanwhile
+            if predictor is None:
+                predictor = load_predictor(model_dir, threads)
+                with self._lock:
+                    self._entries[key] = (fingerprint, predictor)
+                    while len(self._entries) > max(1, size):
+                        self._entries.popitem(last=False)
+        return predictor
+
+    def _lookup(self, key: str, fingerprint: tuple) -> Predictor | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            if entry[0] != fingerprint:
+                del self._entries[key]
+                return None
+            self._entries.move_to_end(key)
+            return entry[1]
+
+    def forget(self, model_dir: Path) -> None:
+        with self._lock:
+            self._entries.pop(str(model_dir), None)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+cache = PredictorCache()
+
+
+def check_model(services: Services, model_id: int) -> str:
+    """The model's training job id; raises ModelNotFound / ModelNotReady with a message for the user."""
+    query = (
+        select(Model.name, Model.version, Model.job_id, Job.status)
+        .join(Job, Model.job_id == Job.id)
+        .where(Model.id == model_id)
+    )
+    with services.db.session() as session:  # one light query: it runs on every prediction
+        row = session.execute(query).first()
+    if row is None:
+        cache.forget(services.storage.model_dir(model_id))
+        raise ModelNotFound(f"no model with id {model_id}")
+    model = f"model {model_id} ({row.name} v{row.version})"
+    if row.status == "failed":
+        raise ModelNotReady(f"{model} failed to train; it cannot predict")
+    if row.status != "succeeded":
+        raise ModelNotReady(f"{model} is not trained: its training is {row.status}")
+    return row.job_id
+
+
+def fingerprint(model_dir: Path, job_id: str) -> tuple:
+    """Identity of the model's files: a retrained or replaced model gets a different one."""
+    stats = []
+    for name in MODEL_FILES:
+        try:
+            stat = (model_dir / name).stat()
+        except FileNotFoundError:
+            stats.append(None)
+        else:
+            stats.append((stat.st_ino, stat.st_size, stat.st_mtime_ns))
+    return (job_id, *stats)
+
+
+def get_predictor(services: Services, model_id: int) -> Predictor:
+    """The predictor of a trained model (cached). Raises ModelNotFound (404) or ModelNotReady (409)."""
+    job_id = check_model(services, model_id)
+    model_dir = services.storage.model_dir(model_id)
+    if not (model_dir / "model.json").exists():
+        raise ModelNotReady(f"model {model_id} has no artifacts in {model_dir}")
+    settings = services.settings
+    return cache.get(
+        model_dir, fingerprint(model_dir, job_id), settings.predictor_cache_size, settings.inference_threads
+    )
