@@ -11,11 +11,11 @@ from cvat_bridge.services import Services
 _bearer = HTTPBearer(auto_error=False)
 
 
-def services(request: Request) -> Services:
+async def services(request: Request) -> Services:
     return request.app.state.services
 
 
-def require_token(
+async def require_token(
     request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)
 ) -> None:
     if credentials is None or credentials.scheme.lower() != "bearer":
