@@ -8,7 +8,7 @@ import json
 import multiprocessing
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -49,6 +49,13 @@ ARTIFACT_FILES = {
 
 
 @pytest.fixture
+def new_children() -> Callable[[], set[multiprocessing.process.BaseProcess]]:
+    """Child processes started since the test began (other tests' job workers may still be alive)."""
+    before = set(multiprocessing.active_children())
+    return lambda: set(multiprocessing.active_children()) - before
+
+
+@pytest.fixture
 def two_processes(services: Services) -> Iterator[Services]:
     """Services on the same data dir and database whose worker trains with CVAT_BRIDGE_TRAIN_PROCESSES=2."""
     distributed = Services(make_settings(services.settings.data_dir, train_processes=2))
@@ -79,7 +86,7 @@ def _files(folder: Path) -> set[str]:
 
 @pytest.mark.slow
 def test_two_processes_train_as_well_as_one_and_write_one_set_of_files(
-    services: Services, two_processes: Services
+    services: Services, two_processes: Services, new_children
 ) -> None:
     collection_id = make_color_collection(services, per_class=PER_CLASS)
     train = {"collection_id": collection_id, "architecture": "resnet18", "settings": SETTINGS}
@@ -115,11 +122,11 @@ def test_two_processes_train_as_well_as_one_and_write_one_set_of_files(
     # Progress came back from the ranks to the job: the last epoch, with its history.
     progress = ddp.job.progress
     assert progress["epoch"] == progress["epochs"] == 3 and len(progress["history"]) == 3
-    assert not multiprocessing.active_children()  # every rank has exited
+    assert not new_children()  # every rank has exited
 
 
 @pytest.mark.slow
-def test_cancel_stops_every_process(services: Services, two_processes: Services) -> None:
+def test_cancel_stops_every_process(services: Services, two_processes: Services, new_children) -> None:
     collection_id = make_color_collection(services, per_class=PER_CLASS)
     model = create_training(
         two_processes,
@@ -143,7 +150,7 @@ def test_cancel_stops_every_process(services: Services, two_processes: Services)
     job = get_model(services, model.id).job
     assert job.status == "cancelled" and job.error == "cancelled by the user"
     assert len(job.progress["history"]) < 200 and time.monotonic() - started < 60
-    assert not multiprocessing.active_children()  # the ranks stopped (together, at the same step)
+    assert not new_children()  # the ranks stopped (together, at the same step)
     folder = trained_model_dir(services, model.id)
     assert not (folder / artifacts.METRICS).exists() and not list(folder.glob("*.partial"))
 

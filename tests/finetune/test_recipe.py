@@ -1,0 +1,68 @@
+"""The fine-tuning recipe: head-only warm-up, a lower backbone learning rate, frozen BatchNorm statistics."""
+
+from __future__ import annotations
+
+import timm
+import torch
+from torch import nn
+
+from trainer.config import TrainSettings
+from trainer.recipe import Recipe
+
+
+def _step(model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
+    model.train()
+    images, labels = torch.randn(4, 3, 64, 64), torch.tensor([0, 1, 0, 1])
+    loss = nn.functional.cross_entropy(model(images), labels)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+
+
+def _snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {key: value.clone() for key, value in model.state_dict().items()}
+
+
+def test_warmup_trains_the_head_only_then_the_backbone_slower_with_batchnorm_frozen() -> None:
+    torch.manual_seed(0)
+    model = timm.create_model("mobilenetv4_conv_small", num_classes=2)
+    recipe = Recipe(warmup_epochs=1, backbone_lr_scale=0.1, freeze_batchnorm=True)
+    recipe.prepare(model)
+    groups = recipe.param_groups(model, 1e-3)
+    optimizer = torch.optim.AdamW(groups, lr=1e-3)
+    assert [group["lr"] for group in optimizer.param_groups] == [1e-3, 1e-4]
+    assert {id(p) for p in groups[0]["params"]} == {id(p) for p in model.get_classifier().parameters()}
+
+    before = _snapshot(model)
+    recipe.start_epoch(model, 1)
+    _step(model, optimizer)
+    after_warmup = _snapshot(model)
+    changed = {key for key in before if not torch.equal(before[key], after_warmup[key])}
+    assert changed == {"classifier.weight", "classifier.bias"}  # backbone and BatchNorm statistics kept
+
+    recipe.start_epoch(model, 2)
+    _step(model, optimizer)
+    after = _snapshot(model)
+    assert not torch.equal(after["conv_stem.weight"], before["conv_stem.weight"])
+    statistics = [key for key in before if key.endswith(("running_mean", "running_var"))]
+    assert statistics and all(torch.equal(after[key], before[key]) for key in statistics)
+
+
+def test_plain_recipe_trains_everything_with_batchnorm_statistics() -> None:
+    torch.manual_seed(0)
+    model = timm.create_model("mobilenetv4_conv_small", num_classes=2)
+    plain = Recipe.from_settings(TrainSettings(warmup_epochs=0, backbone_lr_scale=1, freeze_batchnorm=False))
+    plain.prepare(model)
+    optimizer = torch.optim.AdamW(plain.param_groups(model, 1e-3))
+    before = _snapshot(model)
+    plain.start_epoch(model, 1)
+    _step(model, optimizer)
+    after = _snapshot(model)
+    assert not torch.equal(after["conv_stem.weight"], before["conv_stem.weight"])
+    assert not torch.equal(after["bn1.running_mean"], before["bn1.running_mean"])
+
+
+def test_from_scratch_ignores_the_recipe() -> None:
+    assert Recipe.from_settings(TrainSettings(pretrained=False)) == Recipe()
+    defaults = Recipe.from_settings(TrainSettings())
+    assert defaults.warmup_epochs >= 1 and defaults.backbone_lr_scale < 1 and defaults.freeze_batchnorm
