@@ -90,12 +90,14 @@ def tags(probabilities: np.ndarray, classes: list[str], threshold: float) -> lis
     confidence = float(probabilities[top])
     if confidence < threshold:
         return []
-    return [{
-        "label": classes[top],
-        "type": "tag",
-        "confidence": round(confidence, 4),
-        "attributes": [{"name": CONFIDENCE_ATTRIBUTE, "value": str(round(100 * confidence))}],
-    }]
+    return [
+        {
+            "label": classes[top],
+            "type": "tag",
+            "confidence": round(confidence, 4),
+            "attributes": [{"name": CONFIDENCE_ATTRIBUTE, "value": str(round(100 * confidence))}],
+        }
+    ]
 
 
 def _json_response(context: Any, payload: Any, status: int) -> Any:

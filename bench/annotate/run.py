@@ -53,8 +53,9 @@ def serve_function(model_dir: Path, port: int) -> None:
 
 def start_function(model_dir: Path) -> tuple[multiprocessing.Process, str]:
     port = free_port()
-    process = multiprocessing.get_context("spawn").Process(target=serve_function, args=(model_dir, port),
-                                                           daemon=True)
+    process = multiprocessing.get_context("spawn").Process(
+        target=serve_function, args=(model_dir, port), daemon=True
+    )
     process.start()
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 120
@@ -93,19 +94,24 @@ def per_frame(client, task_id: int, function_url: str) -> int:
     with httpx.Client(timeout=120) as http:
         for frame, data in iter_frames(task, frames):
             answer = http.post(function_url, json={"image": base64.b64encode(data).decode()})
-            pending += [models.LabeledImageRequest(frame=frame, label_id=label_ids[i["label"]], source="auto")
-                        for i in answer.json() if i["label"] in label_ids]
+            pending += [
+                models.LabeledImageRequest(frame=frame, label_id=label_ids[i["label"]], source="auto")
+                for i in answer.json()
+                if i["label"] in label_ids
+            ]
             if len(pending) >= SAVE_EVERY or frame == frames[-1]:
-                task.update_annotations(models.PatchedLabeledDataRequest(tags=pending),
-                                        action=AnnotationUpdateAction.CREATE)
+                task.update_annotations(
+                    models.PatchedLabeledDataRequest(tags=pending), action=AnnotationUpdateAction.CREATE
+                )
                 tagged += len(pending)
                 pending = []
     return tagged
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--frames", type=int, default=500)
     args = parser.parse_args()
 
@@ -114,8 +120,9 @@ def main() -> None:
     images = [(f"frame_{i:05d}.jpg", image_bytes(class_image(CLASSES[i % 3], i))) for i in range(args.frames)]
     tasks = {way: cvat.add_task(f"bench-{way}", images, labels=CLASSES) for way in ("bridge", "per-frame")}
     with cvat:
-        settings = make_settings(work / "data", cvat_url=cvat.url, cvat_username=cvat.username,
-                                 cvat_password=cvat.password)
+        settings = make_settings(
+            work / "data", cvat_url=cvat.url, cvat_username=cvat.username, cvat_password=cvat.password
+        )
         services = Services(settings)
         set_services(services)
         started = time.perf_counter()
@@ -126,10 +133,13 @@ def main() -> None:
         results = {}
         with connect(settings) as client:
             started = time.perf_counter()
-            bridge = annotate_task(services, client, model_id=model_id, task_id=tasks["bridge"],
-                                   threshold=0.0)
-            results["bridge (chunks + batches + bulk write)"] = (bridge["frames_tagged"],
-                                                                 time.perf_counter() - started)
+            bridge = annotate_task(
+                services, client, model_id=model_id, task_id=tasks["bridge"], threshold=0.0
+            )
+            results["bridge (chunks + batches + bulk write)"] = (
+                bridge["frames_tagged"],
+                time.perf_counter() - started,
+            )
             function, function_url = start_function(model_dir)
             try:
                 started = time.perf_counter()
@@ -138,16 +148,24 @@ def main() -> None:
             finally:
                 function.terminate()
 
-    agree = sum(a[:1] == b[:1] for a, b in zip(cvat.tags_by_frame(tasks["bridge"]).values(),
-                                               cvat.tags_by_frame(tasks["per-frame"]).values(), strict=True))
+    agree = sum(
+        a[:1] == b[:1]
+        for a, b in zip(
+            cvat.tags_by_frame(tasks["bridge"]).values(),
+            cvat.tags_by_frame(tasks["per-frame"]).values(),
+            strict=True,
+        )
+    )
     print(f"\n{args.frames}-frame task, same model, same ONNX Runtime threads (1)")
     print(f"{'path':<44} {'tagged':>7} {'seconds':>8} {'frames/s':>9}")
     rates = []
     for name, (tagged, seconds) in results.items():
         rates.append(args.frames / seconds)
         print(f"{name:<44} {tagged:>7} {seconds:>8.2f} {rates[-1]:>9.1f}")
-    print(f"\nspeed-up of the bridge: {rates[0] / rates[1]:.1f}x (target >= 5x); "
-          f"both paths gave the same tag on {agree} of {args.frames} frames")
+    print(
+        f"\nspeed-up of the bridge: {rates[0] / rates[1]:.1f}x (target >= 5x); "
+        f"both paths gave the same tag on {agree} of {args.frames} frames"
+    )
 
 
 if __name__ == "__main__":

@@ -128,9 +128,12 @@ def bench(architecture: str, work: Path, calls: int) -> dict[str, float]:
     return {
         "import_ms": 1000 * (imported - started),
         "init_context_ms": 1000 * (cold - imported),
-        "handler_p50": handler_p50, "handler_p95": handler_p95,
-        "raw_p50": raw_p50, "raw_p95": raw_p95,
-        "ort_p50": ort_p50, "ort_p95": ort_p95,
+        "handler_p50": handler_p50,
+        "handler_p95": handler_p95,
+        "raw_p50": raw_p50,
+        "raw_p95": raw_p95,
+        "ort_p50": ort_p50,
+        "ort_p95": ort_p95,
     }
 
 
@@ -141,8 +144,10 @@ def main() -> None:
     os.environ["CVAT_BRIDGE_THREADS"] = "1"
     torch.set_num_threads(1)
     print(f"onnxruntime {ort.__version__}, {os.cpu_count()} CPUs, {args.calls} calls, 640x480 JPEG, 1 thread")
-    header = (f"{'model':<20} {'import':>8} {'init_context':>13} {'handler p50/p95':>17} "
-              f"{'raw p50/p95':>15} {'ORT only p50/p95':>18} {'handler/raw p50':>16}")
+    header = (
+        f"{'model':<20} {'import':>8} {'init_context':>13} {'handler p50/p95':>17} "
+        f"{'raw p50/p95':>15} {'ORT only p50/p95':>18} {'handler/raw p50':>16}"
+    )
     print(header)
     with tempfile.TemporaryDirectory(prefix="bench-function-") as work:
         for architecture in ARCHITECTURES:

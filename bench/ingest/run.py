@@ -99,9 +99,13 @@ def post_upload(port: int, zip_path: Path) -> dict:
             time.sleep(0.1)
     start = time.perf_counter()
     with open(zip_path, "rb") as handle:
-        response = httpx.post(f"{url}/api/collections", headers={"Authorization": f"Bearer {TOKEN}"},
-                              files={"file": (zip_path.name, handle, "application/zip")},
-                              data={"name": "bench"}, timeout=600)
+        response = httpx.post(
+            f"{url}/api/collections",
+            headers={"Authorization": f"Bearer {TOKEN}"},
+            files={"file": (zip_path.name, handle, "application/zip")},
+            data={"name": "bench"},
+            timeout=600,
+        )
     response.raise_for_status()
     return {"images": response.json()["num_images"], "seconds": time.perf_counter() - start}
 
@@ -112,8 +116,9 @@ def measure(side: str, zip_path: Path, work: Path) -> dict:
     work.mkdir()
     port = free_port()
     args = ["serve", str(port)] if side == "upload" else [side, str(zip_path)]
-    proc = subprocess.Popen([sys.executable, __file__, "--child", *args, str(work)], stdout=subprocess.PIPE,
-                            cwd=REPO)
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--child", *args, str(work)], stdout=subprocess.PIPE, cwd=REPO
+    )
     if side == "upload":
         result = post_upload(port, zip_path)
         proc.send_signal(signal.SIGINT)
@@ -161,18 +166,27 @@ def main() -> None:
             for side, results in runs.items():
                 results.append(measure(side, zip_path, Path(tmp) / side))
     results = {side: _best(results) for side, results in runs.items()}
-    print(f"{'':36}{'images':>8}{'seconds':>9}{'images/s':>10}{'CPU s':>8}{'images/CPU-s':>14}"
-          f"{'peak RSS MB':>13}")
-    labels = {"floor": "floor (extractall + Pillow header)", "ingest": "cvat-bridge import (CLI)",
-              "upload": "cvat-bridge upload (API, streamed)"}
+    print(
+        f"{'':36}{'images':>8}{'seconds':>9}{'images/s':>10}{'CPU s':>8}{'images/CPU-s':>14}"
+        f"{'peak RSS MB':>13}"
+    )
+    labels = {
+        "floor": "floor (extractall + Pillow header)",
+        "ingest": "cvat-bridge import (CLI)",
+        "upload": "cvat-bridge upload (API, streamed)",
+    }
     for side, result in results.items():
         rate = result["images"] / result["seconds"]
         per_cpu = result["images"] / result["cpu_seconds"]
-        print(f"{labels[side]:36}{result['images']:>8}{result['seconds']:>9.2f}{rate:>10.0f}"
-              f"{result['cpu_seconds']:>8.1f}{per_cpu:>14.0f}{result['peak_rss_mb']:>13.0f}")
-    print(f"targets: import >= 1000 images/s, peak RSS < 300 MB. Load average now {os.getloadavg()[0]:.1f} "
-          f"on {os.cpu_count()} CPUs; images/CPU-s (per second of the child's own user+system CPU time) "
-          "depends less on other work than images/s")
+        print(
+            f"{labels[side]:36}{result['images']:>8}{result['seconds']:>9.2f}{rate:>10.0f}"
+            f"{result['cpu_seconds']:>8.1f}{per_cpu:>14.0f}{result['peak_rss_mb']:>13.0f}"
+        )
+    print(
+        f"targets: import >= 1000 images/s, peak RSS < 300 MB. Load average now {os.getloadavg()[0]:.1f} "
+        f"on {os.cpu_count()} CPUs; images/CPU-s (per second of the child's own user+system CPU time) "
+        "depends less on other work than images/s"
+    )
 
 
 if __name__ == "__main__":

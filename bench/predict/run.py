@@ -77,8 +77,12 @@ def add_model(services: Services, architecture: str) -> int:
         model_id = model.id
     model_dir = services.storage.model_dir(model_id)
     model_dir.mkdir(parents=True)
-    info = {"architecture": architecture, "source": spec.source, "classes": CLASSES,
-            "preprocessing": preprocessing.to_dict()}
+    info = {
+        "architecture": architecture,
+        "source": spec.source,
+        "classes": CLASSES,
+        "preprocessing": preprocessing.to_dict(),
+    }
     write_json(model_dir / "model.json", info)
     save_torch(module.state_dict(), model_dir / WEIGHTS)
     inputs = torch.from_numpy(preprocess(open_image(JPEG.read_bytes()), preprocessing))[None]
@@ -87,10 +91,19 @@ def add_model(services: Services, architecture: str) -> int:
 
 
 def start_server(data_dir: Path, port: int) -> subprocess.Popen:
-    env = dict(os.environ, CVAT_BRIDGE_DATA_DIR=str(data_dir), CVAT_BRIDGE_API_TOKEN=TOKEN,
-               CVAT_BRIDGE_INFERENCE_THREADS="1", OMP_NUM_THREADS="1")
-    server = subprocess.Popen([sys.executable, "-m", "cvat_bridge", "serve", "--port", str(port)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = dict(
+        os.environ,
+        CVAT_BRIDGE_DATA_DIR=str(data_dir),
+        CVAT_BRIDGE_API_TOKEN=TOKEN,
+        CVAT_BRIDGE_INFERENCE_THREADS="1",
+        OMP_NUM_THREADS="1",
+    )
+    server = subprocess.Popen(
+        [sys.executable, "-m", "cvat_bridge", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -125,6 +138,7 @@ def bench_architecture(services: Services, base_url: str, model_id: int, calls: 
             module(tensor)
 
     with httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {TOKEN}"}) as client:
+
         def run_http() -> None:
             answer = client.post(f"/api/models/{model_id}/predict", files={"file": (JPEG.name, data)})
             answer.raise_for_status()
@@ -146,18 +160,26 @@ def report(architecture: str, result: dict) -> None:
     ms = {name: (1000 * p50(values), 1000 * p95(values)) for name, values in result.items()}
     print(f"\n{architecture}")
     print(f"  {'path':38} {'p50 ms':>8} {'p95 ms':>8}")
-    rows = [("decode + preprocess", "decode"), ("raw ONNX Runtime session", "ort"),
-            ("eager torch", "torch"), ("HTTP predict round trip", "http"),
-            ("HTTP /api/health round trip (no work)", "health")]
+    rows = [
+        ("decode + preprocess", "decode"),
+        ("raw ONNX Runtime session", "ort"),
+        ("eager torch", "torch"),
+        ("HTTP predict round trip", "http"),
+        ("HTTP /api/health round trip (no work)", "health"),
+    ]
     for title, key in rows:
         print(f"  {title:38} {ms[key][0]:8.2f} {ms[key][1]:8.2f}")
     ort_and_decode = ms["ort"][0] + ms["decode"][0]
     print(f"  {'raw ORT + decode':38} {ort_and_decode:8.2f}")
     http_ratio, torch_ratio = ms["http"][0] / ort_and_decode, ms["torch"][0] / ms["ort"][0]
-    print(f"  HTTP p50 / (ORT + decode) p50 = {http_ratio:.2f}  (target <= 1.15: "
-          f"{'met' if http_ratio <= 1.15 else 'NOT met'})")
-    print(f"  eager torch / ORT p50         = {torch_ratio:.2f}  (target >= 2: "
-          f"{'met' if torch_ratio >= 2 else 'NOT met'})")
+    print(
+        f"  HTTP p50 / (ORT + decode) p50 = {http_ratio:.2f}  (target <= 1.15: "
+        f"{'met' if http_ratio <= 1.15 else 'NOT met'})"
+    )
+    print(
+        f"  eager torch / ORT p50         = {torch_ratio:.2f}  (target >= 2: "
+        f"{'met' if torch_ratio >= 2 else 'NOT met'})"
+    )
 
 
 def main() -> None:
@@ -176,12 +198,18 @@ def main() -> None:
         port = free_port()
         server = start_server(data_dir, port)
         try:
-            print(f"image {JPEG.name} ({JPEG.stat().st_size} bytes); 1 thread; {args.calls} calls after "
-                  f"{args.warmup} warm-up; torch {torch.__version__}; {os.cpu_count()} CPUs, load average "
-                  f"{os.getloadavg()[0]:.2f}")
+            print(
+                f"image {JPEG.name} ({JPEG.stat().st_size} bytes); 1 thread; {args.calls} calls after "
+                f"{args.warmup} warm-up; torch {torch.__version__}; {os.cpu_count()} CPUs, load average "
+                f"{os.getloadavg()[0]:.2f}"
+            )
             for name, model_id in model_ids.items():
-                report(name, bench_architecture(services, f"http://127.0.0.1:{port}", model_id,
-                                                args.calls, args.warmup))
+                report(
+                    name,
+                    bench_architecture(
+                        services, f"http://127.0.0.1:{port}", model_id, args.calls, args.warmup
+                    ),
+                )
         finally:
             server.terminate()
             server.wait(timeout=10)

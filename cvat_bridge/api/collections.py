@@ -52,12 +52,21 @@ async def create_collection(request: Request, svc: Services = Depends(services))
         raise HTTPException(413, f"the upload is larger than the limit of {limit} bytes")
     folder = svc.storage.new_staging_dir("upload-")
     try:
-        upload = await receive_upload(request.headers.get("content-type", ""), request.stream(),
-                                      folder / "upload.zip", file_field="file", max_bytes=limit)
+        upload = await receive_upload(
+            request.headers.get("content-type", ""),
+            request.stream(),
+            folder / "upload.zip",
+            file_field="file",
+            max_bytes=limit,
+        )
         if upload.path is None:
             raise HTTPException(400, "attach the zip as the form field 'file'")
         collection = await run_in_threadpool(
-            import_zip, svc, upload.path, name=upload.fields.get("name", ""), filename=upload.filename,
+            import_zip,
+            svc,
+            upload.path,
+            name=upload.fields.get("name", ""),
+            filename=upload.filename,
             val_ratio=_number(upload.fields, "val_ratio", float, 0.3),
             seed=_number(upload.fields, "seed", int, 0),
         )

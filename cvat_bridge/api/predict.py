@@ -34,8 +34,10 @@ def predict(
     if len(file) > limit:
         raise HTTPException(413, f"{len(file)} files in one request; send at most {limit}")
     try:
-        images = read_images(((upload.filename or "upload", upload.file.read()) for upload in file),
-                             svc.settings.max_image_pixels)
+        images = read_images(
+            ((upload.filename or "upload", upload.file.read()) for upload in file),
+            svc.settings.max_image_pixels,
+        )
     except BadImage as exc:
         raise HTTPException(422, str(exc)) from exc
     predictions = predictor.predict(images, top_k=top_k, threshold=threshold)

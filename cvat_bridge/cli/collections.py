@@ -40,8 +40,9 @@ def import_command(zip_file: Path, name: str, val_ratio: float, seed: int) -> No
             bar.update(done - bar.n)
 
         try:
-            collection = import_zip(get_services(), zip_file, name=name, val_ratio=val_ratio, seed=seed,
-                                    progress=progress)
+            collection = import_zip(
+                get_services(), zip_file, name=name, val_ratio=val_ratio, seed=seed, progress=progress
+            )
         except ImportRefused as exc:
             raise click.ClickException(str(exc)) from None
     data = collection_to_dict(collection)
@@ -61,8 +62,10 @@ def list_command(as_json: bool) -> None:
     if not items:
         click.echo("no collections yet: cvat-bridge collections import FILE.zip --name NAME")
     for data in items:
-        click.echo(f"{data['id']:>4}  {data['name']} v{data['version']}  {data['num_images']} images  "
-                   f"({data['source']}, {data['created_at'][:19]})")
+        click.echo(
+            f"{data['id']:>4}  {data['name']} v{data['version']}  {data['num_images']} images  "
+            f"({data['source']}, {data['created_at'][:19]})"
+        )
         _echo_counts(data, indent="      ")
 
 
@@ -101,7 +104,9 @@ def _echo_report(report: dict) -> None:
         for item in report["skipped"][:20]:
             click.echo(f"  {item['path']}: {item['reason']}")
     if report.get("duplicate_groups"):
-        click.echo(f"exact duplicates: {report['duplicate_groups']} groups "
-                   f"({report['leakage_groups']} across splits: leakage)")
+        click.echo(
+            f"exact duplicates: {report['duplicate_groups']} groups "
+            f"({report['leakage_groups']} across splits: leakage)"
+        )
     for warning in report.get("warnings", []):
         click.echo(f"warning: {warning}")

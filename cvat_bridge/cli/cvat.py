@@ -54,11 +54,14 @@ def import_cvat(task_id: int | None, project_id: int | None, name: str) -> None:
         raise click.UsageError("give --task or --project")
     services = get_services()
     with _user_errors(), cvat_client.connect(services.settings) as client, _progress_bar("importing") as bar:
-        collection = import_from_cvat(services, client, name=name, task_id=task_id, project_id=project_id,
-                                      progress=bar)
+        collection = import_from_cvat(
+            services, client, name=name, task_id=task_id, project_id=project_id, progress=bar
+        )
     data = collection_to_dict(collection)
-    click.echo(f"collection {data['id']}: {data['name']} v{data['version']}, {data['num_images']} images, "
-               f"classes {', '.join(data['classes'])}")
+    click.echo(
+        f"collection {data['id']}: {data['name']} v{data['version']}, {data['num_images']} images, "
+        f"classes {', '.join(data['classes'])}"
+    )
     excluded = data["report"]["excluded"].items()
     click.echo("left out: " + ", ".join(f"{count} {reason.replace('_', ' ')}" for reason, count in excluded))
 
@@ -92,8 +95,10 @@ def tasks_command(as_json: bool) -> None:
         return
     for task in items:
         subset = f" [{task['subset']}]" if task["subset"] else ""
-        click.echo(f"{task['id']:>6}  {task['name']}{subset}: {task['size']} frames, "
-                   f"labels {', '.join(task['labels']) or '-'}")
+        click.echo(
+            f"{task['id']:>6}  {task['name']}{subset}: {task['size']} frames, "
+            f"labels {', '.join(task['labels']) or '-'}"
+        )
 
 
 @cvat.command("projects")
@@ -105,20 +110,34 @@ def projects_command(as_json: bool) -> None:
         click.echo(json.dumps(items, indent=2))
         return
     for project in items:
-        click.echo(f"{project['id']:>6}  {project['name']}: {project['tasks']} tasks, "
-                   f"{project['size']} frames, labels {', '.join(project['labels']) or '-'}")
+        click.echo(
+            f"{project['id']:>6}  {project['name']}: {project['tasks']} tasks, "
+            f"{project['size']} frames, labels {', '.join(project['labels']) or '-'}"
+        )
 
 
 @cvat.command("annotate")
 @click.option("--model", "model_id", type=int, required=True, help="Model id.")
 @click.option("--task", "task_id", type=int, required=True, help="CVAT task id.")
-@click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True,
-              help="Frames whose best class is less likely than this get no tag.")
+@click.option(
+    "--threshold",
+    type=click.FloatRange(0, 1),
+    default=0.5,
+    show_default=True,
+    help="Frames whose best class is less likely than this get no tag.",
+)
 @click.option("--overwrite", is_flag=True, help="Replace the tags of frames that already have one.")
 def annotate_command(model_id: int, task_id: int, threshold: float, overwrite: bool) -> None:
     """Tag a CVAT task's frames with a trained model (tags written with source "auto")."""
     services = get_services()
     with _user_errors(), cvat_client.connect(services.settings) as client, _progress_bar("tagging") as bar:
-        result = annotate_task(services, client, model_id=model_id, task_id=task_id, threshold=threshold,
-                               overwrite=overwrite, progress=bar)
+        result = annotate_task(
+            services,
+            client,
+            model_id=model_id,
+            task_id=task_id,
+            threshold=threshold,
+            overwrite=overwrite,
+            progress=bar,
+        )
     click.echo(json.dumps(result, indent=2))

@@ -32,5 +32,5 @@ def export(model_id: int, folder: Path) -> None:
     click.echo(f"wrote {source.function_name} to {folder}; deploy it into CVAT's Nuclio with:")
     click.echo(
         f"  nuctl deploy --project-name cvat --path {folder} --file {folder}/function.yaml --platform local "
-        "--platform-config '{\"attributes\": {\"network\": \"cvat_cvat\"}}'"
+        '--platform-config \'{"attributes": {"network": "cvat_cvat"}}\''
     )

@@ -17,8 +17,13 @@ from cvat_bridge.serving import BadImage, ModelNotFound, ModelNotReady, Predicti
 @click.argument("model")
 @click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--top-k", default=3, show_default=True, type=click.IntRange(min=1), help="Classes listed.")
-@click.option("--threshold", default=0.0, show_default=True, type=click.FloatRange(0, 1),
-              help="Below this confidence the class is printed as '-'.")
+@click.option(
+    "--threshold",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="Below this confidence the class is printed as '-'.",
+)
 def predict(model: str, images: tuple[Path, ...], top_k: int, threshold: float) -> None:
     """Classify IMAGES with MODEL (an id, or a name for its latest version).
 

@@ -60,8 +60,9 @@ def annotate_task(
     existing = call(f"read annotations of task {task_id}", task.get_annotations).tags
     deleted = set(meta.deleted_frames)
     already_tagged = {tag.frame for tag in existing}
-    frames = [f for f in range(len(meta.frames))
-              if f not in deleted and (overwrite or f not in already_tagged)]
+    frames = [
+        f for f in range(len(meta.frames)) if f not in deleted and (overwrite or f not in already_tagged)
+    ]
 
     counts = {"frames_tagged": 0, "frames_below_threshold": 0, "frames_unmatched": 0, "frames_unreadable": 0}
     new_tags: list[models.LabeledImageRequest] = []
@@ -83,8 +84,11 @@ def annotate_task(
                 counts["frames_unmatched"] += 1
             else:
                 counts["frames_tagged"] += 1
-                new_tags.append(models.LabeledImageRequest(frame=frame, label_id=label_ids[prediction.label],
-                                                           source="auto"))
+                new_tags.append(
+                    models.LabeledImageRequest(
+                        frame=frame, label_id=label_ids[prediction.label], source="auto"
+                    )
+                )
         done += len(batch)
         progress(stage="predicting", frames_done=done, frames_total=len(frames), **counts)
 
@@ -95,10 +99,16 @@ def annotate_task(
     replaced = [models.LabeledImageRequest(**tag.to_dict()) for tag in existing if tag.frame in retagged]
     _write(task, replaced, AnnotationUpdateAction.DELETE)
     return {
-        "task_id": task_id, "model_id": model_id, "threshold": threshold, "overwrite": overwrite,
-        "frames": len(meta.frames), "frames_deleted": len(deleted),
+        "task_id": task_id,
+        "model_id": model_id,
+        "threshold": threshold,
+        "overwrite": overwrite,
+        "frames": len(meta.frames),
+        "frames_deleted": len(deleted),
         "frames_skipped_already_tagged": 0 if overwrite else len(already_tagged - deleted),
-        **counts, "tags_replaced": len(replaced), "unmatched_labels": unmatched,
+        **counts,
+        "tags_replaced": len(replaced),
+        "unmatched_labels": unmatched,
     }
 
 
@@ -109,7 +119,7 @@ def _batches(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
 
 def _write(task: Any, tags: list[models.LabeledImageRequest], action: AnnotationUpdateAction) -> None:
     for start in range(0, len(tags), WRITE_BATCH):
-        request = models.PatchedLabeledDataRequest(tags=tags[start:start + WRITE_BATCH])
+        request = models.PatchedLabeledDataRequest(tags=tags[start : start + WRITE_BATCH])
         call(f"write tags to task {task.id}", lambda r=request: task.update_annotations(r, action=action))
 
 
@@ -119,9 +129,14 @@ def run_annotate_job(ctx: JobContext) -> dict[str, Any]:
     try:
         with connect(ctx.services.settings) as client:
             return annotate_task(
-                ctx.services, client, model_id=params["model_id"], task_id=params["task_id"],
-                threshold=params.get("threshold", 0.5), overwrite=params.get("overwrite", False),
-                progress=ctx.report, check_cancelled=ctx.check_cancelled,
+                ctx.services,
+                client,
+                model_id=params["model_id"],
+                task_id=params["task_id"],
+                threshold=params.get("threshold", 0.5),
+                overwrite=params.get("overwrite", False),
+                progress=ctx.report,
+                check_cancelled=ctx.check_cancelled,
             )
     except (CvatError, AnnotateRefused, ModelNotFound, ModelNotReady) as exc:
         raise JobError(str(exc)) from None

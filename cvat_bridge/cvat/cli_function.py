@@ -30,8 +30,10 @@ def model_dir(model: str) -> Path:
 
         path = get_services().storage.model_dir(int(model))
     if not (path / MODEL_INFO_FILE).is_file():
-        raise ValueError(f"model {model!r}: no trained model there (expected {path / MODEL_INFO_FILE}); "
-                         "give a model id of CVAT_BRIDGE_DATA_DIR or the path of a model folder")
+        raise ValueError(
+            f"model {model!r}: no trained model there (expected {path / MODEL_INFO_FILE}); "
+            "give a model id of CVAT_BRIDGE_DATA_DIR or the path of a model folder"
+        )
     return path
 
 
@@ -41,8 +43,10 @@ class ClassifierFunction:
     def __init__(self, model: str, threads: int = 1) -> None:
         self.classifier = OnnxClassifier(model_dir(model), threads=threads)
         self.spec = cvataa.DetectionFunctionSpec(
-            labels=[cvataa.label_spec(name, index, type="tag")
-                    for index, name in enumerate(self.classifier.classes)]
+            labels=[
+                cvataa.label_spec(name, index, type="tag")
+                for index, name in enumerate(self.classifier.classes)
+            ]
         )
 
     def detect(

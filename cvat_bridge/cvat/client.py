@@ -76,8 +76,9 @@ def call(what: str, function: Callable[[], T]) -> T:
         raise _translate(what, exc) from None
     except urllib3.exceptions.MaxRetryError as exc:
         if isinstance(exc.reason, urllib3.exceptions.ResponseError):
-            raise CvatUnavailable(f"CVAT is unavailable while trying to {what} ({exc.reason}); "
-                                  "try again later") from None
+            raise CvatUnavailable(
+                f"CVAT is unavailable while trying to {what} ({exc.reason}); try again later"
+            ) from None
         raise CvatUnavailable(f"CVAT is unreachable while trying to {what}: {_short(exc)}") from None
     except (urllib3.exceptions.HTTPError, OSError) as exc:
         raise CvatUnavailable(f"CVAT is unreachable while trying to {what}: {_short(exc)}") from None
@@ -121,21 +122,32 @@ def _login(client: Client, settings: Settings, url: str) -> None:
         client.users.retrieve_current_user()  # a token is only checked when used
     except ApiException as exc:
         if exc.status in (400, 401, 403):
-            raise CvatAuthError(f"CVAT at {url} refused {_who(settings)}: check the CVAT_BRIDGE_CVAT_* "
-                                "credentials") from None
+            raise CvatAuthError(
+                f"CVAT at {url} refused {_who(settings)}: check the CVAT_BRIDGE_CVAT_* credentials"
+            ) from None
         raise
 
 
 def status(settings: Settings) -> dict[str, Any]:
     """Whether CVAT is configured and reachable, its version and the user the bridge acts as."""
-    answer: dict[str, Any] = {"configured": bool(settings.cvat_url), "url": settings.cvat_url,
-                              "reachable": False, "authenticated": False, "version": None, "user": None,
-                              "detail": None}
+    answer: dict[str, Any] = {
+        "configured": bool(settings.cvat_url),
+        "url": settings.cvat_url,
+        "reachable": False,
+        "authenticated": False,
+        "version": None,
+        "user": None,
+        "detail": None,
+    }
     try:
         with connect(settings) as client:
             user = client.users.retrieve_current_user()
-            answer.update(reachable=True, authenticated=True, version=str(client.get_server_version()),
-                          user=user.username)
+            answer.update(
+                reachable=True,
+                authenticated=True,
+                version=str(client.get_server_version()),
+                user=user.username,
+            )
     except CvatAuthError as exc:
         answer.update(reachable=True, detail=str(exc))
     except CvatError as exc:
@@ -158,21 +170,35 @@ def list_tasks(client: Client) -> list[dict[str, Any]]:
             return sorted(tag_labels(call(f"read labels of task {task.id}", task.get_labels)))
         if task.project_id not in labels_of_project:
             labels_of_project[task.project_id] = sorted(
-                tag_labels(call(f"read labels of task {task.id}", task.get_labels)))
+                tag_labels(call(f"read labels of task {task.id}", task.get_labels))
+            )
         return labels_of_project[task.project_id]
 
-    return [{"id": t.id, "name": t.name, "size": t.size or 0, "subset": t.subset or "",
-             "project_id": t.project_id, "media_type": t.media_type or "", "labels": labels(t)}
-            for t in tasks]
+    return [
+        {
+            "id": t.id,
+            "name": t.name,
+            "size": t.size or 0,
+            "subset": t.subset or "",
+            "project_id": t.project_id,
+            "media_type": t.media_type or "",
+            "labels": labels(t),
+        }
+        for t in tasks
+    ]
 
 
 def list_projects(client: Client) -> list[dict[str, Any]]:
     """Every project visible to the user: id, name, number of tasks, total frames, tag labels."""
     projects = call("list projects", client.projects.list)
     tasks = call("list tasks", client.tasks.list)
-    return [{
-        "id": p.id, "name": p.name,
-        "tasks": sum(1 for t in tasks if t.project_id == p.id),
-        "size": sum(t.size or 0 for t in tasks if t.project_id == p.id),
-        "labels": sorted(tag_labels(call(f"read labels of project {p.id}", p.get_labels))),
-    } for p in projects]
+    return [
+        {
+            "id": p.id,
+            "name": p.name,
+            "tasks": sum(1 for t in tasks if t.project_id == p.id),
+            "size": sum(t.size or 0 for t in tasks if t.project_id == p.id),
+            "labels": sorted(tag_labels(call(f"read labels of project {p.id}", p.get_labels))),
+        }
+        for p in projects
+    ]

@@ -28,8 +28,14 @@ from cvat_bridge.ingest.split import TEST, TRAIN, VAL
 from cvat_bridge.jobs.runner import JobContext, JobError
 from cvat_bridge.services import Services
 
-SUBSET_SPLITS = {"train": TRAIN, "training": TRAIN, "validation": VAL, "val": VAL, "test": TEST,
-                 "testing": TEST}
+SUBSET_SPLITS = {
+    "train": TRAIN,
+    "training": TRAIN,
+    "validation": VAL,
+    "val": VAL,
+    "test": TEST,
+    "testing": TEST,
+}
 Progress = Callable[..., None]
 PROGRESS_EVERY = 100  # frames between progress reports within a task
 
@@ -89,20 +95,37 @@ def import_from_cvat(
     progress(stage="registering", frames_done=done, frames_total=total, images=len(images))
     excluded = sum((Counter(r["excluded"]) for r in task_reports), Counter())
     report = {
-        "frames": total, "imported": len(images),
-        "excluded": {key: excluded.get(key, 0) for key in ("untagged", "several_tags", "deleted",
-                                                           "unreadable")},
+        "frames": total,
+        "imported": len(images),
+        "excluded": {
+            key: excluded.get(key, 0) for key in ("untagged", "several_tags", "deleted", "unreadable")
+        },
         "tasks": task_reports,
     }
-    source = {"server": url, "task_id": task_id, "project_id": project_id,
-              "tasks": [task.id for task in tasks],
-              "imported_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
-    return register_collection(services, name=name, source="cvat", staging_dir=staging, images=images,
-                               report=report, provenance={"cvat": source})
+    source = {
+        "server": url,
+        "task_id": task_id,
+        "project_id": project_id,
+        "tasks": [task.id for task in tasks],
+        "imported_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+    return register_collection(
+        services,
+        name=name,
+        source="cvat",
+        staging_dir=staging,
+        images=images,
+        report=report,
+        provenance={"cvat": source},
+    )
 
 
 def _import_task(
-    services: Services, task: Any, url: str, staging: Path, check_cancelled: Callable[[], None],
+    services: Services,
+    task: Any,
+    url: str,
+    staging: Path,
+    check_cancelled: Callable[[], None],
     downloaded: Callable[[int], None],
 ) -> tuple[dict[str, Any], list[ImportedImage]]:
     labels = call(f"read labels of task {task.id}", task.get_labels)
@@ -143,15 +166,28 @@ def _import_task(
             path.unlink()
             unreadable.append({"frame": frame, "name": frame_name, "reason": exc.reason})
             continue
-        images.append(ImportedImage(
-            path=relative, label=wanted[frame], split=split, sha256=hashlib.sha256(data).hexdigest(),
-            width=facts.width, height=facts.height,
-            provenance={"server": url, "task_id": task.id, "frame": frame, "frame_name": frame_name},
-        ))
+        images.append(
+            ImportedImage(
+                path=relative,
+                label=wanted[frame],
+                split=split,
+                sha256=hashlib.sha256(data).hexdigest(),
+                width=facts.width,
+                height=facts.height,
+                provenance={"server": url, "task_id": task.id, "frame": frame, "frame_name": frame_name},
+            )
+        )
     excluded["unreadable"] = len(unreadable)
-    report = {"task_id": task.id, "name": task.name, "subset": task.subset or "", "split": split,
-              "frames": len(meta.frames), "imported": len(images), "excluded": dict(excluded),
-              "unreadable": unreadable[:50]}
+    report = {
+        "task_id": task.id,
+        "name": task.name,
+        "subset": task.subset or "",
+        "split": split,
+        "frames": len(meta.frames),
+        "imported": len(images),
+        "excluded": dict(excluded),
+        "unreadable": unreadable[:50],
+    }
     return report, images
 
 
@@ -167,8 +203,13 @@ def run_import_job(ctx: JobContext) -> dict[str, Any]:
     try:
         with connect(ctx.services.settings) as client:
             collection = import_from_cvat(
-                ctx.services, client, name=params["name"], task_id=params.get("task_id"),
-                project_id=params.get("project_id"), progress=ctx.report, check_cancelled=ctx.check_cancelled,
+                ctx.services,
+                client,
+                name=params["name"],
+                task_id=params.get("task_id"),
+                project_id=params.get("project_id"),
+                progress=ctx.report,
+                check_cancelled=ctx.check_cancelled,
             )
     except (CvatError, ImportRefused) as exc:
         raise JobError(str(exc)) from None

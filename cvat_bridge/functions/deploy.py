@@ -96,12 +96,16 @@ def start_deployment(services: Services, model_id: int, archive_base_url: str, v
             session.add(row)
         row.function_name, row.state, row.in_cvat = name, "deploying", None
         row.message, row.updated_at = "waiting for a worker", utcnow()
-    start_job(services, "deploy", {
-        "model_id": model_id,
-        "variant": variant,
-        "archive_url": f"{archive_base_url.rstrip('/')}/api/models/{model_id}/function.zip",
-        "previous_function": previous if previous != name else None,
-    })
+    start_job(
+        services,
+        "deploy",
+        {
+            "model_id": model_id,
+            "variant": variant,
+            "archive_url": f"{archive_base_url.rstrip('/')}/api/models/{model_id}/function.zip",
+            "previous_function": previous if previous != name else None,
+        },
+    )
     return deployment_state(services, model_id)
 
 
@@ -214,9 +218,7 @@ def _retire_other_versions(
     return replaced
 
 
-def _record(
-    services: Services, model_id: int, state: str, message: str, in_cvat: bool | None = None
-) -> None:
+def _record(services: Services, model_id: int, state: str, message: str, in_cvat: bool | None = None) -> None:
     with services.db.session() as session:
         row = session.get(Deployment, model_id)
         row.state, row.message, row.in_cvat, row.updated_at = state, message, in_cvat, utcnow()

@@ -1,10 +1,10 @@
 """A small client of the Nuclio dashboard's REST API (the one CVAT's lambda manager talks to).
 
-    POST   /api/functions              deploy a new function (answered 202; the build runs in the background)
-    PUT    /api/functions/{name}       redeploy an existing one
-    GET    /api/functions/{name}       its configuration and ``status.state`` (building, ready, error, ...)
-    GET    /api/functions              all functions of the project named in ``x-nuclio-project-name``
-    DELETE /api/functions              body ``{"metadata": {"name", "namespace"}}``
+POST   /api/functions              deploy a new function (answered 202; the build runs in the background)
+PUT    /api/functions/{name}       redeploy an existing one
+GET    /api/functions/{name}       its configuration and ``status.state`` (building, ready, error, ...)
+GET    /api/functions              all functions of the project named in ``x-nuclio-project-name``
+DELETE /api/functions              body ``{"metadata": {"name", "namespace"}}``
 """
 
 from __future__ import annotations

@@ -1,14 +1,14 @@
 """Render the Nuclio function folder of one model version, ready for `nuctl deploy` or the dashboard.
 
-    <folder>/
-      function.yaml, function-gpu.yaml  CPU (ONNX Runtime) and GPU (torch on CUDA) configurations
-      main.py, torch_classifier.py      the handler (from ``serverless/``)
-      requirements*.txt                 pinned to the versions this service runs
-      cvat_bridge/runtime/              a verbatim copy of ``cvat_bridge.runtime`` (image reading, ONNX)
-      cvat_bridge/__init__.py           an empty package around it (nothing else of the service)
-      trainer/                          a verbatim copy of ``trainer`` (the GPU function builds the model)
-      model/                            model.json, model.onnx, weights.pt
-      README.md                         how to deploy it by hand
+<folder>/
+  function.yaml, function-gpu.yaml  CPU (ONNX Runtime) and GPU (torch on CUDA) configurations
+  main.py, torch_classifier.py      the handler (from ``serverless/``)
+  requirements*.txt                 pinned to the versions this service runs
+  cvat_bridge/runtime/              a verbatim copy of ``cvat_bridge.runtime`` (image reading, ONNX)
+  cvat_bridge/__init__.py           an empty package around it (nothing else of the service)
+  trainer/                          a verbatim copy of ``trainer`` (the GPU function builds the model)
+  model/                            model.json, model.onnx, weights.pt
+  README.md                         how to deploy it by hand
 """
 
 from __future__ import annotations

@@ -17,14 +17,41 @@ from cvat_bridge.ingest.registry import ImportRefused
 
 # Pillow's format -> the name we report (MPO: JPEGs from cameras with a second, embedded picture).
 SUPPORTED_FORMATS = {
-    "JPEG": "JPEG", "MPO": "JPEG", "PNG": "PNG", "BMP": "BMP", "WEBP": "WebP", "TIFF": "TIFF",
+    "JPEG": "JPEG",
+    "MPO": "JPEG",
+    "PNG": "PNG",
+    "BMP": "BMP",
+    "WEBP": "WebP",
+    "TIFF": "TIFF",
 }
 IMAGE_SUFFIXES = {
-    ".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".heic", ".heif",
-    ".avif", ".ico", ".ppm", ".pgm", ".pbm", ".tga", ".jp2", ".psd", ".svg",
+    ".jpg",
+    ".jpeg",
+    ".jpe",
+    ".jfif",
+    ".png",
+    ".bmp",
+    ".webp",
+    ".tif",
+    ".tiff",
+    ".gif",
+    ".heic",
+    ".heif",
+    ".avif",
+    ".ico",
+    ".ppm",
+    ".pgm",
+    ".pbm",
+    ".tga",
+    ".jp2",
+    ".psd",
+    ".svg",
 }
-JUNK_NAMES = {".ds_store": "macOS folder settings", "thumbs.db": "Windows thumbnail cache",
-              "desktop.ini": "Windows folder settings"}
+JUNK_NAMES = {
+    ".ds_store": "macOS folder settings",
+    "thumbs.db": "Windows thumbnail cache",
+    "desktop.ini": "Windows folder settings",
+}
 _ROTATED = {5, 6, 7, 8}  # EXIF orientations that swap width and height
 
 

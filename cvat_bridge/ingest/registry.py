@@ -81,8 +81,12 @@ def register_collection(
             _check_image_entry(image)
         given = sum(1 for image in images if image.split is not None)
         images = _assign_splits(images, val_ratio, seed)
-        split_info = {"from_source": given, "assigned": len(images) - given, "val_ratio": val_ratio,
-                      "seed": seed}
+        split_info = {
+            "from_source": given,
+            "assigned": len(images) - given,
+            "val_ratio": val_ratio,
+            "seed": seed,
+        }
         columns = {
             "name": name,
             "source": source,

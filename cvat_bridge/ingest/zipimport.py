@@ -83,8 +83,17 @@ def import_zip(
         _check_every_class_has_images(layout, images)
         report = _report(layout, len(members), skipped, formats, images)
         provenance = {"file": filename or zip_path.name, "bytes": zip_path.stat().st_size}
-        return register_collection(services, name=name, source="zip", staging_dir=staging, images=images,
-                                   report=report, provenance=provenance, val_ratio=val_ratio, seed=seed)
+        return register_collection(
+            services,
+            name=name,
+            source="zip",
+            staging_dir=staging,
+            images=images,
+            report=report,
+            provenance=provenance,
+            val_ratio=val_ratio,
+            seed=seed,
+        )
     except BaseException:
         Storage.remove(staging)
         raise
@@ -109,8 +118,14 @@ def _skip(path: str, kind: str, reason: str) -> dict[str, str]:
 
 
 def _imported(result: _Examined, placement: Placement) -> ImportedImage:
-    return ImportedImage(path=result.member.path, label=placement.label, split=placement.split,
-                         sha256=result.sha256, width=result.facts.width, height=result.facts.height)
+    return ImportedImage(
+        path=result.member.path,
+        label=placement.label,
+        split=placement.split,
+        sha256=result.sha256,
+        width=result.facts.width,
+        height=result.facts.height,
+    )
 
 
 def _examine_all(

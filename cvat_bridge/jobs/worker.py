@@ -21,7 +21,9 @@ def run_worker(services: Services, queues: Sequence[str] = QUEUES, burst: bool =
 
     settings = services.settings
     if not settings.redis_url:
-        raise WorkerStartError("cvat-bridge worker needs CVAT_BRIDGE_REDIS_URL (e.g. redis://localhost:6379/0)")
+        raise WorkerStartError(
+            "cvat-bridge worker needs CVAT_BRIDGE_REDIS_URL (e.g. redis://localhost:6379/0)"
+        )
     connection = Redis.from_url(settings.redis_url)
     try:
         connection.ping()

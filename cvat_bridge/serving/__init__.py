@@ -1,11 +1,11 @@
 """Serving trained models: ONNX Runtime on the CPU, torch when a CUDA GPU is present.
 
-    from cvat_bridge.serving import get_predictor, read_images
+from cvat_bridge.serving import get_predictor, read_images
 
-    predictor = get_predictor(services, model_id)          # cached; ModelNotFound / ModelNotReady
-    images = read_images([("bee.jpg", data)], services.settings.max_image_pixels)   # BadImage
-    for prediction in predictor.predict(images, top_k=3, threshold=0.5):
-        print(prediction.label, prediction.confidence, prediction.top_k)
+predictor = get_predictor(services, model_id)          # cached; ModelNotFound / ModelNotReady
+images = read_images([("bee.jpg", data)], services.settings.max_image_pixels)   # BadImage
+for prediction in predictor.predict(images, top_k=3, threshold=0.5):
+    print(prediction.label, prediction.confidence, prediction.top_k)
 """
 
 from cvat_bridge.serving.inputs import BadImage, read_images

@@ -30,7 +30,11 @@ def test_create_list_read_and_delete(open_client: OpenClient, tmp_path: Path) ->
     created = response.json()
     fields = ("name", "version", "source", "num_images", "classes", "splits")
     assert {key: created[key] for key in fields} == {
-        "name": "fabrics", "version": 1, "source": "zip", "num_images": 14, "classes": ["silk", "wool"],
+        "name": "fabrics",
+        "version": 1,
+        "source": "zip",
+        "num_images": 14,
+        "classes": ["silk", "wool"],
         "splits": {"train": {"silk": 3, "wool": 7}, "val": {"silk": 1, "wool": 3}},
     }
     assert created["provenance"]["file"] == "fabrics.zip"
@@ -42,7 +46,8 @@ def test_create_list_read_and_delete(open_client: OpenClient, tmp_path: Path) ->
     assert client.delete(f"/api/collections/{created['id']}").status_code == 204
     assert client.get(f"/api/collections/{created['id']}").status_code == 404
     assert client.delete(f"/api/collections/{created['id']}").json() == {
-        "detail": f"no collection with id {created['id']}"}
+        "detail": f"no collection with id {created['id']}"
+    }
     assert not services.storage.collection_dir(created["id"]).exists()
     assert services.storage.collection_dir(again["id"]).is_dir()
     assert leftovers(services) == (1, [str(again["id"])], [])
@@ -105,6 +110,8 @@ def test_hymenoptera_imports_with_its_real_counts(open_client: OpenClient, hymen
     assert data["num_images"] == 397
     assert data["splits"] == {"train": {"ants": 123, "bees": 121}, "val": {"ants": 70, "bees": 83}}
     skipped = {item["path"]: item["kind"] for item in data["report"]["skipped"]}
-    assert skipped == {"hymenoptera_data/train/ants/imageNotFound.gif": "unsupported_format",
-                       "hymenoptera_data/README.md": "outside_class_folder"}
+    assert skipped == {
+        "hymenoptera_data/train/ants/imageNotFound.gif": "unsupported_format",
+        "hymenoptera_data/README.md": "outside_class_folder",
+    }
     assert data["report"]["formats"] == {"JPEG RGB": 397}

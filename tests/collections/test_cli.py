@@ -22,8 +22,10 @@ def test_import_list_show_delete(services: Services, tmp_path: Path) -> None:
     files = {**class_files({"wool": 10, "silk": 4}), "wool/x.txt": b"x"}
     zip_path = write_zip(tmp_path / "fabrics.zip", files)
     runner = CliRunner()
-    result = runner.invoke(main, ["collections", "import", str(zip_path), "--name", "fabrics",
-                                  "--val-ratio", "0.5", "--seed", "1"])
+    result = runner.invoke(
+        main,
+        ["collections", "import", str(zip_path), "--name", "fabrics", "--val-ratio", "0.5", "--seed", "1"],
+    )
     assert result.exit_code == 0, result.output
     assert "collection 1: fabrics v1, 14 images" in result.output
     assert "silk                           2       2" in result.output

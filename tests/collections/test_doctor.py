@@ -85,10 +85,18 @@ def test_bad_files_are_skipped_with_a_reason(db_services: Services, tmp_path: Pa
     assert "truncated" in reasons["wool/truncated.jpg"]
     assert "GIF images are not supported" in reasons["silk/animation.gif"]
     assert report["skipped_total"] == 10
-    assert report["skipped_by_kind"] == {"junk": 4, "outside_class_folder": 1, "not_image": 1, "corrupt": 3,
-                                         "unsupported_format": 1}
-    stored = sorted(p.relative_to(db_services.storage.collection_dir(data["id"])).as_posix()
-                    for p in db_services.storage.collection_dir(data["id"]).rglob("*") if p.is_file())
+    assert report["skipped_by_kind"] == {
+        "junk": 4,
+        "outside_class_folder": 1,
+        "not_image": 1,
+        "corrupt": 3,
+        "unsupported_format": 1,
+    }
+    stored = sorted(
+        p.relative_to(db_services.storage.collection_dir(data["id"])).as_posix()
+        for p in db_services.storage.collection_dir(data["id"]).rglob("*")
+        if p.is_file()
+    )
     assert stored == sorted(good)  # skipped files are not kept
 
 
@@ -128,10 +136,13 @@ def test_duplicates_leakage_and_label_conflicts_are_reported(db_services: Servic
     }
     report = import_zip(db_services, write_zip(tmp_path / "d.zip", files), name="d").report
     groups = {tuple(group["paths"]) for group in report["duplicates"]}
-    assert groups == {("train/wool/twin_a.jpg", "train/wool/twin_b.jpg"),
-                      ("train/wool/spread.jpg", "val/wool/spread_copy.jpg"),
-                      ("train/silk/confused.jpg", "train/wool/confused.jpg")}
+    assert groups == {
+        ("train/wool/twin_a.jpg", "train/wool/twin_b.jpg"),
+        ("train/wool/spread.jpg", "val/wool/spread_copy.jpg"),
+        ("train/silk/confused.jpg", "train/wool/confused.jpg"),
+    }
     assert report["duplicate_groups"] == 3
     assert [(g["paths"], g["splits"]) for g in report["leakage"]] == [
-        (["train/wool/spread.jpg", "val/wool/spread_copy.jpg"], ["train", "val"])]
+        (["train/wool/spread.jpg", "val/wool/spread_copy.jpg"], ["train", "val"])
+    ]
     assert [g["labels"] for g in report["label_conflicts"]] == [["silk", "wool"]]

@@ -31,8 +31,10 @@ def test_class_folders_are_split_70_30(db_services: Services, tmp_path: Path, wr
 
 @pytest.mark.parametrize("val_folder", ["val", "valid", "validation", "VAL"])
 def test_train_val_folders_keep_their_split(db_services: Services, tmp_path: Path, val_folder: str) -> None:
-    files = {**class_files({"wool": 4, "cotton": 3}, prefix="train/"),
-             **class_files({"wool": 2, "cotton": 1}, prefix=f"{val_folder}/", start=10)}
+    files = {
+        **class_files({"wool": 4, "cotton": 3}, prefix="train/"),
+        **class_files({"wool": 2, "cotton": 1}, prefix=f"{val_folder}/", start=10),
+    }
     data = imported(db_services, tmp_path, files)
     assert data["splits"] == {"train": {"cotton": 3, "wool": 4}, "val": {"cotton": 1, "wool": 2}}
     assert data["report"]["layout"] == "train/val folders"
@@ -40,18 +42,26 @@ def test_train_val_folders_keep_their_split(db_services: Services, tmp_path: Pat
 
 
 def test_wrapped_split_folders_with_test_and_nested_folders(db_services: Services, tmp_path: Path) -> None:
-    files = {**class_files({"wool": 3, "cotton": 3}, prefix="DS/train/"),
-             **class_files({"wool": 1, "cotton": 2}, prefix="DS/val/", start=10),
-             **class_files({"wool": 2, "cotton": 1}, prefix="DS/test/", start=20),
-             "DS/train/wool/closeups/extra.jpg": jpeg("wool", 99)}
+    files = {
+        **class_files({"wool": 3, "cotton": 3}, prefix="DS/train/"),
+        **class_files({"wool": 1, "cotton": 2}, prefix="DS/val/", start=10),
+        **class_files({"wool": 2, "cotton": 1}, prefix="DS/test/", start=20),
+        "DS/train/wool/closeups/extra.jpg": jpeg("wool", 99),
+    }
     data = imported(db_services, tmp_path, files)
     assert data["report"]["top_folder"] == "DS"
-    assert data["splits"] == {"train": {"cotton": 3, "wool": 4}, "val": {"cotton": 2, "wool": 1},
-                              "test": {"cotton": 1, "wool": 2}}
+    assert data["splits"] == {
+        "train": {"cotton": 3, "wool": 4},
+        "val": {"cotton": 2, "wool": 1},
+        "test": {"cotton": 1, "wool": 2},
+    }
     samples = load_samples(db_services, data["id"])
     assert samples.classes == ["cotton", "wool"]
-    assert {split: len(pairs) for split, pairs in samples.samples.items()} == {"train": 7, "val": 3,
-                                                                               "test": 3}
+    assert {split: len(pairs) for split, pairs in samples.samples.items()} == {
+        "train": 7,
+        "val": 3,
+        "test": 3,
+    }
     nested = [path for path, label in samples.samples["train"] if path.name == "extra.jpg"]
     assert len(nested) == 1 and nested[0].is_file()
     assert nested[0].read_bytes() == files["DS/train/wool/closeups/extra.jpg"]
@@ -60,15 +70,20 @@ def test_wrapped_split_folders_with_test_and_nested_folders(db_services: Service
 @pytest.mark.parametrize(
     ("files", "message"),
     [
-        ({**class_files({"wool": 2}, prefix="train/"), **class_files({"wool": 2, "silk": 2})},
-         "mixed layout: split folders (train/) next to other folders (silk/, wool/)"),
-        ({**class_files({"wool": 2, "silk": 2}, prefix="train/"),
-          **class_files({"wool": 2, "silk": 2}, prefix="val/", start=10),
-          **class_files({"wool": 1, "silk": 1}, prefix="valid/")},
-         "ambiguous layout: val/, valid/ all name the val split"),
+        (
+            {**class_files({"wool": 2}, prefix="train/"), **class_files({"wool": 2, "silk": 2})},
+            "mixed layout: split folders (train/) next to other folders (silk/, wool/)",
+        ),
+        (
+            {
+                **class_files({"wool": 2, "silk": 2}, prefix="train/"),
+                **class_files({"wool": 2, "silk": 2}, prefix="val/", start=10),
+                **class_files({"wool": 1, "silk": 1}, prefix="valid/"),
+            },
+            "ambiguous layout: val/, valid/ all name the val split",
+        ),
         (class_files({"wool": 2, "silk": 2}, prefix="train/"), "split layout without val/"),
-        ({"a.jpg": jpeg("wool"), "b.jpg": jpeg("silk")},
-         "no class folders found"),
+        ({"a.jpg": jpeg("wool"), "b.jpg": jpeg("silk")}, "no class folders found"),
         ({}, "the zip holds no files"),
         ({".DS_Store": b"x", "__MACOSX/wool/._a.jpg": b"x"}, "the zip holds no files"),
     ],

@@ -32,8 +32,10 @@ def cvat_env(cvat: CvatStandin, monkeypatch: pytest.MonkeyPatch) -> CvatStandin:
 
 def frames(labels: list[str], seed: int = 0, prefix: str = "frame") -> list[tuple[str, bytes]]:
     """One JPEG frame per entry, coloured as its class (tests/helpers/images.py), named in sorted order."""
-    return [(f"{prefix}_{i:03d}.jpg", image_bytes(class_image(label, seed * 1000 + i)))
-            for i, label in enumerate(labels)]
+    return [
+        (f"{prefix}_{i:03d}.jpg", image_bytes(class_image(label, seed * 1000 + i)))
+        for i, label in enumerate(labels)
+    ]
 
 
 @pytest.fixture(scope="session")

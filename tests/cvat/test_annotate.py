@@ -37,8 +37,9 @@ def _assert_mostly_right(tags: dict[int, list[tuple[str, str]]], frames_: list[i
     assert right >= 0.8 * len(frames_), tags
 
 
-def test_tags_frames_without_tags_and_reports_unmatched(model_services: Services, cvat: CvatStandin,
-                                                        trained_data_dir) -> None:
+def test_tags_frames_without_tags_and_reports_unmatched(
+    model_services: Services, cvat: CvatStandin, trained_data_dir
+) -> None:
     model_id = trained_data_dir[1]
     task = _task(cvat, ["red", "green", "purple"], tags={0: ["green"]}, deleted_frames=[3])
     result = _annotate(model_services, model_id=model_id, task_id=task, threshold=0.0)
@@ -58,11 +59,13 @@ def test_tags_frames_without_tags_and_reports_unmatched(model_services: Services
     assert ("GET", f"/api/tasks/{task}/data/") in cvat.requests  # chunks, not one frame per request
 
 
-def test_overwrite_replaces_the_tags_of_retagged_frames(model_services: Services, cvat: CvatStandin,
-                                                        trained_data_dir) -> None:
+def test_overwrite_replaces_the_tags_of_retagged_frames(
+    model_services: Services, cvat: CvatStandin, trained_data_dir
+) -> None:
     task = _task(cvat, ["red", "green", "blue"], tags={0: ["green", "blue"], 1: ["red"]})
-    result = _annotate(model_services, model_id=trained_data_dir[1], task_id=task, threshold=0.0,
-                       overwrite=True)
+    result = _annotate(
+        model_services, model_id=trained_data_dir[1], task_id=task, threshold=0.0, overwrite=True
+    )
     tags = cvat.tags_by_frame(task)
     _assert_mostly_right(tags, list(range(12)))
     assert all(source == "auto" for items in tags.values() for _, source in items)
@@ -70,8 +73,9 @@ def test_overwrite_replaces_the_tags_of_retagged_frames(model_services: Services
     assert [(w["method"], w["action"]) for w in cvat.writes] == [("PATCH", "create"), ("PATCH", "delete")]
 
 
-def test_no_matching_label_is_refused_and_writes_nothing(model_services: Services, cvat: CvatStandin,
-                                                         trained_data_dir) -> None:
+def test_no_matching_label_is_refused_and_writes_nothing(
+    model_services: Services, cvat: CvatStandin, trained_data_dir
+) -> None:
     task = _task(cvat, ["cat", "dog"])
     with pytest.raises(AnnotateRefused, match="none of the model's classes"):
         _annotate(model_services, model_id=trained_data_dir[1], task_id=task)
@@ -100,14 +104,26 @@ def test_annotate_through_the_api(model_services: Services, cvat: CvatStandin, t
         assert missing.status_code == 404 and "task 999" in missing.json()["detail"]
 
 
-def test_cvat_cli_function_module(model_services: Services, cvat: CvatStandin, trained_data_dir,
-                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cvat_cli_function_module(
+    model_services: Services, cvat: CvatStandin, trained_data_dir, monkeypatch: pytest.MonkeyPatch
+) -> None:
     data_dir, model_id = trained_data_dir
     task = _task(cvat, ["red", "green", "blue"], tags={5: ["red"]})
     monkeypatch.setenv("PASS", cvat.password)
     monkeypatch.setenv("CVAT_BRIDGE_DATA_DIR", str(data_dir))
-    argv = ["--server-host", cvat.url, "--auth", cvat.username, "task", "auto-annotate", str(task),
-            "--function-module", "cvat_bridge.cvat.cli_function", "-p", f"model=str:{model_id}"]
+    argv = [
+        "--server-host",
+        cvat.url,
+        "--auth",
+        cvat.username,
+        "task",
+        "auto-annotate",
+        str(task),
+        "--function-module",
+        "cvat_bridge.cvat.cli_function",
+        "-p",
+        f"model=str:{model_id}",
+    ]
     assert cvat_cli(argv) == 0
     tags = cvat.tags_by_frame(task)
     _assert_mostly_right(tags, [f for f in range(12) if f != 5])
@@ -119,7 +135,18 @@ def test_cvat_cli_function_module(model_services: Services, cvat: CvatStandin, t
     assert cvat_cli([*argv, "--conf-threshold", str(threshold), "--clear-existing"]) == 0
     assert sorted(cvat.tags_by_frame(task)) == [f for f in range(12) if confidence[f] >= threshold]
 
-    bad = ["--server-host", cvat.url, "--auth", cvat.username, "task", "auto-annotate", str(task),
-           "--function-module", "cvat_bridge.cvat.cli_function", "-p", "model=str:/no/such/model"]
+    bad = [
+        "--server-host",
+        cvat.url,
+        "--auth",
+        cvat.username,
+        "task",
+        "auto-annotate",
+        str(task),
+        "--function-module",
+        "cvat_bridge.cvat.cli_function",
+        "-p",
+        "model=str:/no/such/model",
+    ]
     with pytest.raises(ValueError, match="no trained model there"):
         cvat_cli(bad)

@@ -14,8 +14,13 @@ from tests.standins.cvat import CvatStandin
 
 def test_cli_lists_and_imports(services, cvat: CvatStandin) -> None:
     labels = ["red", "green"] * 5
-    task = cvat.add_task("cli-task", frames(labels), labels=["red", "green"], subset="Train",
-                         tags={i: [label] for i, label in enumerate(labels) if i})
+    task = cvat.add_task(
+        "cli-task",
+        frames(labels),
+        labels=["red", "green"],
+        subset="Train",
+        tags={i: [label] for i, label in enumerate(labels) if i},
+    )
     runner = CliRunner()
 
     listed = runner.invoke(main, ["cvat", "tasks"])

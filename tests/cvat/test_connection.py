@@ -41,7 +41,9 @@ def test_status_and_listings(client: TestClient, cvat: CvatStandin) -> None:
 
     tasks = client.get("/api/cvat/tasks").json()
     assert [(t["name"], t["size"], t["labels"], t["subset"]) for t in tasks] == [
-        ("own", 2, ["green", "red"], ""), ("in-project", 3, ["owl", "x"], "Train")]
+        ("own", 2, ["green", "red"], ""),
+        ("in-project", 3, ["owl", "x"], "Train"),
+    ]
     projects = client.get("/api/cvat/projects").json()
     assert projects == [{"id": project, "name": "birds", "tasks": 1, "size": 3, "labels": ["owl", "x"]}]
 

@@ -29,7 +29,9 @@ def _images(services, collection_id: int) -> list[Image]:
 def test_task_with_subset_keeps_frames_with_exactly_one_tag(services, cvat: CvatStandin) -> None:
     labels = ["red", "green", "red", "green", "red", "green", "blue"]
     task = cvat.add_task(
-        "train-task", frames(labels), labels=["red", "green", {"name": "blue", "type": "rectangle"}],
+        "train-task",
+        frames(labels),
+        labels=["red", "green", {"name": "blue", "type": "rectangle"}],
         subset="TRAIN",
         tags={0: ["red"], 1: ["green"], 2: ["red", "green"], 4: ["red"], 5: ["green"], 6: ["blue"]},
         deleted_frames=[5],
@@ -46,36 +48,61 @@ def test_task_with_subset_keeps_frames_with_exactly_one_tag(services, cvat: Cvat
     assert data["report"]["imported"] == 3
     rows = _images(services, collection.id)
     assert [(r.provenance["frame"], r.label, r.split) for r in rows] == [
-        (0, "red", "train"), (1, "green", "train"), (4, "red", "train")]
-    assert rows[0].provenance == {"server": cvat.url, "task_id": task, "frame": 0,
-                                  "frame_name": "frame_000.jpg"}
+        (0, "red", "train"),
+        (1, "green", "train"),
+        (4, "red", "train"),
+    ]
+    assert rows[0].provenance == {
+        "server": cvat.url,
+        "task_id": task,
+        "frame": 0,
+        "frame_name": "frame_000.jpg",
+    }
     stored = services.storage.collection_dir(collection.id) / rows[0].path
     assert stored.read_bytes() == cvat.tasks[task].frames[0].data  # the original bytes, not re-encoded
 
 
 def test_task_without_subset_is_split_stratified(services, cvat: CvatStandin) -> None:
     labels = ["red"] * 10 + ["green"] * 10
-    task = cvat.add_task("plain", frames(labels), labels=["red", "green"],
-                         tags={i: [label] for i, label in enumerate(labels)})
+    task = cvat.add_task(
+        "plain", frames(labels), labels=["red", "green"], tags={i: [label] for i, label in enumerate(labels)}
+    )
     collection = _import(services, name="plain", task_id=task)
     assert collection.splits == {"train": {"green": 7, "red": 7}, "val": {"green": 3, "red": 3}}
 
 
 def test_project_of_several_tasks_with_subsets(services, cvat: CvatStandin) -> None:
     project = cvat.add_project("colours", ["red", "green", "blue"])
-    cvat.add_task("t-train", frames(["red", "green", "blue"] * 2, seed=1), project_id=project, subset="Train",
-                  tags={i: [label] for i, label in enumerate(["red", "green", "blue"] * 2)})
-    cvat.add_task("t-val", frames(["red", "green", "blue"], seed=2), project_id=project, subset="validation",
-                  tags={0: ["red"], 1: ["green"], 2: ["blue"]})
-    cvat.add_task("t-test", frames(["red", "green"], seed=3), project_id=project, subset="Test",
-                  tags={0: ["red"], 1: ["green", "blue"]})
+    cvat.add_task(
+        "t-train",
+        frames(["red", "green", "blue"] * 2, seed=1),
+        project_id=project,
+        subset="Train",
+        tags={i: [label] for i, label in enumerate(["red", "green", "blue"] * 2)},
+    )
+    cvat.add_task(
+        "t-val",
+        frames(["red", "green", "blue"], seed=2),
+        project_id=project,
+        subset="validation",
+        tags={0: ["red"], 1: ["green"], 2: ["blue"]},
+    )
+    cvat.add_task(
+        "t-test",
+        frames(["red", "green"], seed=3),
+        project_id=project,
+        subset="Test",
+        tags={0: ["red"], 1: ["green", "blue"]},
+    )
     cvat.add_task("elsewhere", frames(["red"], seed=4), labels=["red"], tags={0: ["red"]})  # not in it
 
     collection = _import(services, name="project", project_id=project)
     assert collection.num_images == 10
-    assert collection.splits == {"train": {"blue": 2, "green": 2, "red": 2},
-                                 "val": {"blue": 1, "green": 1, "red": 1},
-                                 "test": {"blue": 0, "green": 0, "red": 1}}
+    assert collection.splits == {
+        "train": {"blue": 2, "green": 2, "red": 2},
+        "val": {"blue": 1, "green": 1, "red": 1},
+        "test": {"blue": 0, "green": 0, "red": 1},
+    }
     assert collection.report["excluded"]["several_tags"] == 1
     assert [t["name"] for t in collection.report["tasks"]] == ["t-train", "t-val", "t-test"]
     assert len({r.provenance["task_id"] for r in _images(services, collection.id)}) == 3
@@ -88,16 +115,22 @@ def test_reimport_sees_new_tags_and_makes_a_new_version(services, cvat: CvatStan
     with connect(services.settings) as client:  # a user tags more frames in CVAT meanwhile
         ids = {label.name: label.id for label in client.tasks.retrieve(task).get_labels()}
         new = [models.LabeledImageRequest(frame=f, label_id=ids[labels[f]]) for f in (2, 3, 4, 5)]
-        client.tasks.retrieve(task).update_annotations(models.PatchedLabeledDataRequest(tags=new),
-                                                       action=AnnotationUpdateAction.CREATE)
+        client.tasks.retrieve(task).update_annotations(
+            models.PatchedLabeledDataRequest(tags=new), action=AnnotationUpdateAction.CREATE
+        )
     second = _import(services, name="again", task_id=task)
     assert (first.version, first.num_images) == (1, 2)
     assert (second.version, second.num_images) == (2, 6)
 
 
 def test_video_task_and_missing_task_are_refused_without_leftovers(services, cvat: CvatStandin) -> None:
-    video = cvat.add_task("clip", frames(["red", "green"]), labels=["red", "green"], media_type="video",
-                          tags={0: ["red"], 1: ["green"]})
+    video = cvat.add_task(
+        "clip",
+        frames(["red", "green"]),
+        labels=["red", "green"],
+        media_type="video",
+        tags={0: ["red"], 1: ["green"]},
+    )
     with pytest.raises(ImportRefused, match="video task"):
         _import(services, name="clip", task_id=video)
     with pytest.raises(Exception, match="not found"):
@@ -108,8 +141,9 @@ def test_video_task_and_missing_task_are_refused_without_leftovers(services, cva
 
 def test_import_through_the_api_job(client, cvat: CvatStandin) -> None:
     labels = ["red", "green"] * 4
-    task = cvat.add_task("api", frames(labels), labels=["red", "green"],
-                         tags={i: [label] for i, label in enumerate(labels)})
+    task = cvat.add_task(
+        "api", frames(labels), labels=["red", "green"], tags={i: [label] for i, label in enumerate(labels)}
+    )
     answer = client.post("/api/collections/cvat", json={"name": "from-api", "task_id": task})
     assert answer.status_code == 202, answer.text
     job = answer.json()
@@ -128,8 +162,9 @@ def test_import_through_the_api_job(client, cvat: CvatStandin) -> None:
 
 def test_cvat_failing_during_the_download_leaves_nothing(services, cvat: CvatStandin) -> None:
     labels = ["red", "green"] * 3
-    task = cvat.add_task("flaky", frames(labels), labels=["red", "green"],
-                         tags={i: [label] for i, label in enumerate(labels)})
+    task = cvat.add_task(
+        "flaky", frames(labels), labels=["red", "green"], tags={i: [label] for i, label in enumerate(labels)}
+    )
     cvat.outage, cvat.outage_path = 100, f"/api/tasks/{task}/data/"  # chunks keep failing (503)
     with pytest.raises(CvatUnavailable, match="download chunk 0 of task"):
         _import(services, name="flaky", task_id=task)

@@ -11,8 +11,12 @@ from tests.standins.cvat import CvatStandin
 @pytest.mark.browser
 def test_import_a_cvat_task_from_the_collections_page(page, cvat: CvatStandin) -> None:
     labels = ["red", "green"] * 4
-    cvat.add_task("shelf photos", frames(labels), labels=["red", "green"],
-                  tags={i: [label] for i, label in enumerate(labels) if i != 3})
+    cvat.add_task(
+        "shelf photos",
+        frames(labels),
+        labels=["red", "green"],
+        tags={i: [label] for i, label in enumerate(labels) if i != 3},
+    )
     project = cvat.add_project("birds", ["owl", "tit"])
     cvat.add_task("b1", frames(["red"]), project_id=project)
 

@@ -22,12 +22,22 @@ from tests.standins.cvat import CvatStandin
 
 RECORDINGS = SHARED / "cvat-recordings" / "flows"
 SERVED = {
-    ("GET", "/api/server/about"), ("POST", "/api/auth/login"), ("POST", "/api/auth/logout"),
-    ("GET", "/api/users/self"), ("GET", "/api/projects"), ("GET", "/api/projects/{id}"),
-    ("GET", "/api/tasks"), ("GET", "/api/tasks/{id}"), ("GET", "/api/labels"), ("GET", "/api/jobs"),
-    ("GET", "/api/tasks/{id}/data/meta"), ("GET", "/api/tasks/{id}/data/"),
-    ("GET", "/api/tasks/{id}/annotations/"), ("PUT", "/api/tasks/{id}/annotations/"),
-    ("PATCH", "/api/tasks/{id}/annotations/"), ("DELETE", "/api/tasks/{id}/annotations/"),
+    ("GET", "/api/server/about"),
+    ("POST", "/api/auth/login"),
+    ("POST", "/api/auth/logout"),
+    ("GET", "/api/users/self"),
+    ("GET", "/api/projects"),
+    ("GET", "/api/projects/{id}"),
+    ("GET", "/api/tasks"),
+    ("GET", "/api/tasks/{id}"),
+    ("GET", "/api/labels"),
+    ("GET", "/api/jobs"),
+    ("GET", "/api/tasks/{id}/data/meta"),
+    ("GET", "/api/tasks/{id}/data/"),
+    ("GET", "/api/tasks/{id}/annotations/"),
+    ("PUT", "/api/tasks/{id}/annotations/"),
+    ("PATCH", "/api/tasks/{id}/annotations/"),
+    ("DELETE", "/api/tasks/{id}/annotations/"),
     ("GET", "/api/lambda/functions"),
 }
 REC_TASK, REC_PROJECT, REC_LABELS = 9, 8, (22, 23, 24)
@@ -84,20 +94,25 @@ def standin(nuclio_dashboard: str) -> Iterator[tuple[CvatStandin, dict[str, str]
     server = CvatStandin(nuclio_url=nuclio_dashboard)
     project = server.add_project("rec-project", ["cat", "dog", "bird"])
     images = [(f"img_{i}.jpg", image_bytes(class_image("red", i))) for i in range(6)]
-    task = server.add_task("rec-task", images, project_id=project, subset="Train",
-                           tags={0: ["cat", "dog"], 3: ["bird"]})
+    task = server.add_task(
+        "rec-task", images, project_id=project, subset="Train", tags={0: ["cat", "dog"], 3: ["bird"]}
+    )
     for index in range(6):  # the recorded server held 7 tasks and 7 projects
         server.add_task(f"older-{index}", images[:4], labels=["cat"])
         server.add_project(f"older-{index}", ["cat"])
     labels = [label["id"] for label in server.projects[project].labels]
-    ids = {"task": str(task), "project": str(project),
-           **{str(rec): str(ours) for rec, ours in zip(REC_LABELS, labels, strict=True)}}
+    ids = {
+        "task": str(task),
+        "project": str(project),
+        **{str(rec): str(ours) for rec, ours in zip(REC_LABELS, labels, strict=True)},
+    }
     with server, httpx.Client(base_url=server.url, timeout=30) as http:
         yield server, ids, http
 
 
-def _request(server: CvatStandin, ids: dict[str, str], http: httpx.Client,
-             exchange: dict[str, Any]) -> httpx.Response:
+def _request(
+    server: CvatStandin, ids: dict[str, str], http: httpx.Client, exchange: dict[str, Any]
+) -> httpx.Response:
     recorded = exchange["request"]
     path = re.sub(r"/api/tasks/\d+", f"/api/tasks/{ids['task']}", recorded["path"])
     path = re.sub(r"/api/projects/\d+", f"/api/projects/{ids['project']}", path)
@@ -134,14 +149,17 @@ def test_standin_answers_like_cvat(standin, name: str, exchange: dict[str, Any])
     if "json" in body:
         assert differences(shape(body["json"]), shape(answer.json())) == []
         if isinstance(body["json"], dict) and "count" in body["json"]:  # the same pages as CVAT's
-            pages = [(page["count"], page["next"] is None, page["previous"] is None)
-                     for page in (body["json"], answer.json())]
+            pages = [
+                (page["count"], page["next"] is None, page["previous"] is None)
+                for page in (body["json"], answer.json())
+            ]
             assert pages[0] == pages[1]
     elif "zip_members" in body:
         members = zipfile.ZipFile(io.BytesIO(answer.content)).infolist()
         suffix = body["zip_members"][0]["name"].rsplit(".", 1)[1]
         assert [(m.filename, m.compress_type) for m in members] == [
-            (f"{i:06d}.{suffix}", zipfile.ZIP_STORED) for i in range(6)]
+            (f"{i:06d}.{suffix}", zipfile.ZIP_STORED) for i in range(6)
+        ]
     elif "image" in body:
         assert answer.headers["content-type"] == body["content_type"]
     else:
@@ -154,20 +172,38 @@ def test_lambda_functions_are_built_like_cvat_does() -> None:
     """Only Nuclio functions of a CVAT kind are listed; a missing description breaks the list (as in CVAT);
     no dashboard: 503."""
     functions = {
-        "tagger": {"metadata": {"name": "tagger", "annotations": {
-            "type": "detector", "name": "Tagger", "version": "3",
-            "spec": json.dumps([{"id": 0, "name": "wool", "type": "tag"}])}},
-            "spec": {"description": "tags wool"}},
-        "skipped": {"metadata": {"name": "skipped", "annotations": {"type": "tag", "spec": "[]"}},
-                    "spec": {"description": "unknown kind"}},
+        "tagger": {
+            "metadata": {
+                "name": "tagger",
+                "annotations": {
+                    "type": "detector",
+                    "name": "Tagger",
+                    "version": "3",
+                    "spec": json.dumps([{"id": 0, "name": "wool", "type": "tag"}]),
+                },
+            },
+            "spec": {"description": "tags wool"},
+        },
+        "skipped": {
+            "metadata": {"name": "skipped", "annotations": {"type": "tag", "spec": "[]"}},
+            "spec": {"description": "unknown kind"},
+        },
     }
     app = FastAPI()
     app.get("/api/functions")(lambda: functions)
     with ThreadedServer(app) as dashboard, CvatStandin(nuclio_url=dashboard.url) as cvat:
         headers = {"Authorization": f"Bearer {cvat.access_token}"}
         listed = httpx.get(f"{cvat.url}/api/lambda/functions", headers=headers).json()
-        assert listed == [{"id": "tagger", "kind": "detector", "description": "tags wool", "name": "Tagger",
-                           "version": 3, "labels_v2": [{"name": "wool", "type": "tag", "attributes": []}]}]
+        assert listed == [
+            {
+                "id": "tagger",
+                "kind": "detector",
+                "description": "tags wool",
+                "name": "Tagger",
+                "version": 3,
+                "labels_v2": [{"name": "wool", "type": "tag", "attributes": []}],
+            }
+        ]
         del functions["tagger"]["spec"]["description"]
         assert httpx.get(f"{cvat.url}/api/lambda/functions", headers=headers).status_code == 500
     with CvatStandin(nuclio_url="http://127.0.0.1:9") as cvat:

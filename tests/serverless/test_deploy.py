@@ -38,8 +38,11 @@ def deploy_and_wait(bridge: Bridge, model_id: int, timeout: float = 120) -> dict
 
 
 def cvat_function_ids(bridge: Bridge) -> dict[str, dict[str, Any]]:
-    answer = httpx.get(f"{bridge.cvat.url}/api/lambda/functions",
-                       headers={"Authorization": f"Bearer {bridge.cvat.access_token}"}, timeout=30)
+    answer = httpx.get(
+        f"{bridge.cvat.url}/api/lambda/functions",
+        headers={"Authorization": f"Bearer {bridge.cvat.access_token}"},
+        timeout=30,
+    )
     answer.raise_for_status()
     return {item["id"]: item for item in answer.json()}
 
@@ -66,9 +69,12 @@ def test_deploy_makes_a_function_cvat_lists_and_runs(fresh_bridge: Bridge) -> No
     assert sorted(label["name"] for label in listed["labels_v2"]) == sorted(CLASSES)
     # CVAT's call of the deployed function, through the dashboard: the real handler answers.
     image = base64.b64encode(image_bytes(class_image("green", 31337))).decode()
-    answer = httpx.post(f"{bridge.nuclio.url}/api/function_invocations",
-                        headers={"x-nuclio-function-name": name, "x-nuclio-project-name": "cvat"},
-                        json={"image": image, "threshold": 0.5}, timeout=60)
+    answer = httpx.post(
+        f"{bridge.nuclio.url}/api/function_invocations",
+        headers={"x-nuclio-function-name": name, "x-nuclio-project-name": "cvat"},
+        json={"image": image, "threshold": 0.5},
+        timeout=60,
+    )
     assert [item["label"] for item in answer.json()] == ["green"]
 
 

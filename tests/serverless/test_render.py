@@ -51,7 +51,7 @@ def test_function_yaml_carries_every_field_cvat_reads(function_folder: Path, var
     assert trigger["kind"] == "http"
     assert trigger["attributes"]["maxRequestBodySize"] == 32 * 1024 * 1024
     assert spec["platform"]["attributes"]["restartPolicy"]["name"] == "always"
-    requirements = (function_folder / ("requirements-gpu.txt" if "gpu" in variant else "requirements.txt"))
+    requirements = function_folder / ("requirements-gpu.txt" if "gpu" in variant else "requirements.txt")
     assert requirements.name in spec["build"]["directives"]["postCopy"][0]["value"]
     env = {item["name"]: item["value"] for item in spec["env"]}
     if variant == "function-gpu.yaml":

@@ -120,11 +120,19 @@ class CvatStandin:
         labels = []
         for index, spec in enumerate(specs):
             spec = {"name": spec, "type": "tag"} if isinstance(spec, str) else spec
-            labels.append({
-                "id": self._new_id("label"), "name": spec["name"], "color": LABEL_COLORS[index % 6],
-                "attributes": [], "type": spec.get("type", "any"), "sublabels": [], **owner,
-                "parent_id": None, "has_parent": False,
-            })
+            labels.append(
+                {
+                    "id": self._new_id("label"),
+                    "name": spec["name"],
+                    "color": LABEL_COLORS[index % 6],
+                    "attributes": [],
+                    "type": spec.get("type", "any"),
+                    "sublabels": [],
+                    **owner,
+                    "parent_id": None,
+                    "has_parent": False,
+                }
+            )
         return labels
 
     def add_project(self, name: str, labels: list[str | dict[str, Any]]) -> int:
@@ -153,8 +161,9 @@ class CvatStandin:
             with Image.open(io.BytesIO(data)) as image:
                 frames.append(Frame(file_name, data, *image.size))
         own_labels = [] if project_id else self._labels(labels or [], {"task_id": task_id})
-        task = Task(task_id, name, project_id, subset, frames, own_labels, sorted(deleted_frames or []),
-                    media_type)
+        task = Task(
+            task_id, name, project_id, subset, frames, own_labels, sorted(deleted_frames or []), media_type
+        )
         self.tasks[task_id] = task
         by_name = {label["name"]: label["id"] for label in self.task_labels(task)}
         for frame, names in (tags or {}).items():
@@ -176,8 +185,11 @@ class CvatStandin:
 
     def _tag(self, request: dict[str, Any]) -> dict[str, Any]:
         return {
-            "id": self._new_id("tag"), "label_id": request["label_id"], "group": request.get("group") or 0,
-            "source": request.get("source") or "manual", "frame": request["frame"],
+            "id": self._new_id("tag"),
+            "label_id": request["label_id"],
+            "group": request.get("group") or 0,
+            "source": request.get("source") or "manual",
+            "frame": request["frame"],
             "attributes": request.get("attributes") or [],
         }
 
@@ -219,12 +231,15 @@ class CvatStandin:
 
         @app.get("/api/server/about")
         def about(request: Request) -> CvatJSON:
-            return CvatJSON({
-                "name": "Computer Vision Annotation Tool",
-                "description": "CVAT stand-in for cvat-bridge tests.",
-                "version": VERSION, "logo_url": f"{_base(request)}/static/logo.svg",
-                "subtitle": "Open Data Annotation Platform",
-            })
+            return CvatJSON(
+                {
+                    "name": "Computer Vision Annotation Tool",
+                    "description": "CVAT stand-in for cvat-bridge tests.",
+                    "version": VERSION,
+                    "logo_url": f"{_base(request)}/static/logo.svg",
+                    "subtitle": "Open Data Annotation Platform",
+                }
+            )
 
         @app.post("/api/auth/login")
         async def login(request: Request) -> CvatJSON:
@@ -249,14 +264,26 @@ class CvatStandin:
 
         @app.get("/api/users/self")
         def users_self(request: Request) -> CvatJSON:
-            return CvatJSON({**_owner(request), "email": "admin@example.com", "groups": ["admin"],
-                             "is_staff": True, "is_superuser": True, "is_active": True,
-                             "last_login": _now(), "date_joined": _now(), "has_analytics_access": True})
+            return CvatJSON(
+                {
+                    **_owner(request),
+                    "email": "admin@example.com",
+                    "groups": ["admin"],
+                    "is_staff": True,
+                    "is_superuser": True,
+                    "is_active": True,
+                    "last_login": _now(),
+                    "date_joined": _now(),
+                    "has_analytics_access": True,
+                }
+            )
 
         @app.get("/api/projects")
         def list_projects(request: Request) -> CvatJSON:
-            items = [standin._project_json(request, p) for p in sorted(standin.projects.values(),
-                                                                          key=lambda p: -p.id)]
+            items = [
+                standin._project_json(request, p)
+                for p in sorted(standin.projects.values(), key=lambda p: -p.id)
+            ]
             return CvatJSON(_paginate(request, items))
 
         @app.get("/api/projects/{project_id}")
@@ -266,8 +293,11 @@ class CvatStandin:
         @app.get("/api/tasks")
         def list_tasks(request: Request) -> CvatJSON:
             project_id = request.query_params.get("project_id")
-            tasks = [t for t in sorted(standin.tasks.values(), key=lambda t: -t.id)
-                     if project_id is None or str(t.project_id) == project_id]
+            tasks = [
+                t
+                for t in sorted(standin.tasks.values(), key=lambda t: -t.id)
+                if project_id is None or str(t.project_id) == project_id
+            ]
             return CvatJSON(_paginate(request, [standin._task_json(request, t) for t in tasks]))
 
         @app.get("/api/tasks/{task_id}")
@@ -283,7 +313,8 @@ class CvatStandin:
                 labels = standin._project(int(query["project_id"])).labels
             else:
                 labels = [label for p in standin.projects.values() for label in p.labels] + [
-                    label for t in standin.tasks.values() for label in t.labels]
+                    label for t in standin.tasks.values() for label in t.labels
+                ]
             return CvatJSON(_paginate(request, labels))
 
         @app.get("/api/jobs")
@@ -295,15 +326,32 @@ class CvatStandin:
         @app.get("/api/tasks/{task_id}/data/meta")
         def data_meta(task_id: int) -> CvatJSON:
             task = standin._task(task_id)
-            return CvatJSON({
-                "chapters": None, "chunks_updated_date": task.chunks_updated_date,
-                "chunk_size": standin.chunk_size, "size": len(task.frames), "image_quality": 70,
-                "start_frame": 0, "stop_frame": len(task.frames) - 1, "frame_filter": "",
-                "frames": [{"width": f.width, "height": f.height, "name": f.name, "related_files": 0,
-                            "has_related_context": False} for f in task.frames],
-                "deleted_frames": task.deleted_frames, "included_frames": None, "storage": "local",
-                "cloud_storage_id": None,
-            })
+            return CvatJSON(
+                {
+                    "chapters": None,
+                    "chunks_updated_date": task.chunks_updated_date,
+                    "chunk_size": standin.chunk_size,
+                    "size": len(task.frames),
+                    "image_quality": 70,
+                    "start_frame": 0,
+                    "stop_frame": len(task.frames) - 1,
+                    "frame_filter": "",
+                    "frames": [
+                        {
+                            "width": f.width,
+                            "height": f.height,
+                            "name": f.name,
+                            "related_files": 0,
+                            "has_related_context": False,
+                        }
+                        for f in task.frames
+                    ],
+                    "deleted_frames": task.deleted_frames,
+                    "included_frames": None,
+                    "storage": "local",
+                    "cloud_storage_id": None,
+                }
+            )
 
         @app.get("/api/tasks/{task_id}/data/")
         def data(task_id: int, type: str, number: int, quality: str = "compressed") -> Response:
@@ -316,7 +364,7 @@ class CvatStandin:
                 if task.media_type != "image":
                     raise CvatError(400, {"detail": "the stand-in serves image chunks only"})
                 first = number * standin.chunk_size
-                frames = task.frames[first:first + standin.chunk_size]
+                frames = task.frames[first : first + standin.chunk_size]
                 if not frames:
                     raise CvatError(400, ["The frame number doesn't exist"])
                 return Response(_chunk(frames, quality), media_type="application/zip")
@@ -410,54 +458,108 @@ class CvatStandin:
         base = _base(request)
         tasks = [t for t in self.tasks.values() if t.project_id == project.id]
         return {
-            "url": f"{base}/api/projects/{project.id}", "id": project.id, "name": project.name,
-            "owner": _owner(request), "assignee": None, "guide_id": None, "bug_tracker": "",
-            "created_date": project.created_date, "updated_date": project.updated_date,
-            "status": "annotation", "dimension": "2d" if tasks else None, "organization": None,
-            "organization_id": None, "target_storage": None, "source_storage": None,
+            "url": f"{base}/api/projects/{project.id}",
+            "id": project.id,
+            "name": project.name,
+            "owner": _owner(request),
+            "assignee": None,
+            "guide_id": None,
+            "bug_tracker": "",
+            "created_date": project.created_date,
+            "updated_date": project.updated_date,
+            "status": "annotation",
+            "dimension": "2d" if tasks else None,
+            "organization": None,
+            "organization_id": None,
+            "target_storage": None,
+            "source_storage": None,
             "tasks": {"count": len(tasks), "url": f"{base}/api/tasks?project_id={project.id}"},
             "labels": {"url": f"{base}/api/labels?project_id={project.id}"},
-            "assignee_updated_date": None, "task_subsets": sorted({t.subset for t in tasks if t.subset}),
+            "assignee_updated_date": None,
+            "task_subsets": sorted({t.subset for t in tasks if t.subset}),
         }
 
     def _task_json(self, request: Request, task: Task) -> dict[str, Any]:
         base = _base(request)
         chunk_type = "imageset" if task.media_type == "image" else "video"
         return {
-            "url": f"{base}/api/tasks/{task.id}", "id": task.id, "name": task.name,
+            "url": f"{base}/api/tasks/{task.id}",
+            "id": task.id,
+            "name": task.name,
             "project_id": task.project_id,
             "project_name": self.projects[task.project_id].name if task.project_id else None,
-            "owner": _owner(request), "assignee": None, "bug_tracker": "",
-            "created_date": task.created_date, "updated_date": task.updated_date, "overlap": 0,
-            "segment_size": len(task.frames), "status": "annotation", "data_chunk_size": self.chunk_size,
-            "data_original_chunk_type": chunk_type, "data_compressed_chunk_type": chunk_type,
-            "data_cloud_storage_id": None, "guide_id": None, "size": len(task.frames), "image_quality": 70,
-            "data": task.id, "dimension": "2d",
+            "owner": _owner(request),
+            "assignee": None,
+            "bug_tracker": "",
+            "created_date": task.created_date,
+            "updated_date": task.updated_date,
+            "overlap": 0,
+            "segment_size": len(task.frames),
+            "status": "annotation",
+            "data_chunk_size": self.chunk_size,
+            "data_original_chunk_type": chunk_type,
+            "data_compressed_chunk_type": chunk_type,
+            "data_cloud_storage_id": None,
+            "guide_id": None,
+            "size": len(task.frames),
+            "image_quality": 70,
+            "data": task.id,
+            "dimension": "2d",
             "mode": "annotation" if task.media_type == "image" else "interpolation",
-            "media_type": task.media_type, "subset": task.subset, "organization_id": None,
-            "organization": None, "target_storage": None, "source_storage": None,
-            "jobs": {"count": 1, "completed": 0, "validation": 0,
-                     "url": f"{base}/api/jobs?task_id={task.id}"},
-            "labels": {"url": f"{base}/api/labels?task_id={task.id}"}, "assignee_updated_date": None,
-            "validation_mode": None, "consensus_enabled": False,
+            "media_type": task.media_type,
+            "subset": task.subset,
+            "organization_id": None,
+            "organization": None,
+            "target_storage": None,
+            "source_storage": None,
+            "jobs": {
+                "count": 1,
+                "completed": 0,
+                "validation": 0,
+                "url": f"{base}/api/jobs?task_id={task.id}",
+            },
+            "labels": {"url": f"{base}/api/labels?task_id={task.id}"},
+            "assignee_updated_date": None,
+            "validation_mode": None,
+            "consensus_enabled": False,
         }
 
     def _job_json(self, request: Request, task: Task) -> dict[str, Any]:
         base, project = _base(request), self.projects.get(task.project_id or 0)
         chunk_type = "imageset" if task.media_type == "image" else "video"
         return {
-            "url": f"{base}/api/jobs/{task.id}", "id": task.id, "task_id": task.id, "task_name": task.name,
-            "project_id": task.project_id, "project_name": project.name if project else None,
-            "assignee": None, "guide_id": None, "dimension": "2d", "mode": "annotation",
-            "media_type": task.media_type, "bug_tracker": "", "status": "annotation", "stage": "annotation",
-            "state": "new", "frame_count": len(task.frames), "start_frame": 0,
-            "stop_frame": len(task.frames) - 1, "data_chunk_size": self.chunk_size,
-            "data_compressed_chunk_type": chunk_type, "data_original_chunk_type": chunk_type,
-            "created_date": task.created_date, "updated_date": task.created_date,
+            "url": f"{base}/api/jobs/{task.id}",
+            "id": task.id,
+            "task_id": task.id,
+            "task_name": task.name,
+            "project_id": task.project_id,
+            "project_name": project.name if project else None,
+            "assignee": None,
+            "guide_id": None,
+            "dimension": "2d",
+            "mode": "annotation",
+            "media_type": task.media_type,
+            "bug_tracker": "",
+            "status": "annotation",
+            "stage": "annotation",
+            "state": "new",
+            "frame_count": len(task.frames),
+            "start_frame": 0,
+            "stop_frame": len(task.frames) - 1,
+            "data_chunk_size": self.chunk_size,
+            "data_compressed_chunk_type": chunk_type,
+            "data_original_chunk_type": chunk_type,
+            "created_date": task.created_date,
+            "updated_date": task.created_date,
             "issues": {"url": f"{base}/api/issues?job_id={task.id}", "count": 0},
-            "labels": {"url": f"{base}/api/labels?job_id={task.id}"}, "type": "annotation",
-            "organization": None, "target_storage": None, "source_storage": None,
-            "assignee_updated_date": None, "parent_job_id": None, "replicas_count": 0,
+            "labels": {"url": f"{base}/api/labels?job_id={task.id}"},
+            "type": "annotation",
+            "organization": None,
+            "target_storage": None,
+            "source_storage": None,
+            "assignee_updated_date": None,
+            "parent_job_id": None,
+            "replicas_count": 0,
             "consensus_replicas": 0,
         }
 
@@ -465,8 +567,12 @@ class CvatStandin:
         """What CVAT's lambda manager makes of the Nuclio dashboard's functions in project ``cvat``."""
         if not self.nuclio_url:
             raise CvatError(503, {"detail": "Nuclio is not configured"})
-        headers = {"x-nuclio-project-name": "cvat", "x-nuclio-function-namespace": "nuclio",
-                   "x-nuclio-invoke-via": "domain-name", "X-Nuclio-Invoke-Timeout": "120s"}
+        headers = {
+            "x-nuclio-project-name": "cvat",
+            "x-nuclio-function-namespace": "nuclio",
+            "x-nuclio-invoke-via": "domain-name",
+            "X-Nuclio-Invoke-Timeout": "120s",
+        }
         try:
             answer = httpx.get(f"{self.nuclio_url.rstrip('/')}/api/functions", headers=headers, timeout=30)
             answer.raise_for_status()
@@ -481,14 +587,23 @@ class CvatStandin:
                 name = item["metadata"]["name"]
                 raise CvatError(500, {"detail": f"function {name} has no spec.description"})
             labels = json.loads(annotations.get("spec") or "[]")
-            functions.append({
-                "id": item["metadata"]["name"], "kind": annotations["type"],
-                "labels_v2": [{"name": label["name"], "type": label.get("type", "unknown"),
-                               "attributes": label.get("attributes", [])} for label in labels],
-                "description": item["spec"]["description"],
-                "name": annotations.get("name", item["metadata"]["name"]),
-                "version": int(annotations.get("version", 1)),
-            })
+            functions.append(
+                {
+                    "id": item["metadata"]["name"],
+                    "kind": annotations["type"],
+                    "labels_v2": [
+                        {
+                            "name": label["name"],
+                            "type": label.get("type", "unknown"),
+                            "attributes": label.get("attributes", []),
+                        }
+                        for label in labels
+                    ],
+                    "description": item["spec"]["description"],
+                    "name": annotations.get("name", item["metadata"]["name"]),
+                    "version": int(annotations.get("version", 1)),
+                }
+            )
         return functions
 
 
@@ -497,8 +612,13 @@ def _base(request: Request) -> str:
 
 
 def _owner(request: Request) -> dict[str, Any]:
-    return {"url": f"{_base(request)}/api/users/{ADMIN_ID}", "id": ADMIN_ID, "username": "admin",
-            "first_name": "", "last_name": ""}
+    return {
+        "url": f"{_base(request)}/api/users/{ADMIN_ID}",
+        "id": ADMIN_ID,
+        "username": "admin",
+        "first_name": "",
+        "last_name": "",
+    }
 
 
 def _paginate(request: Request, items: list[dict[str, Any]]) -> dict[str, Any]:
@@ -518,7 +638,7 @@ def _paginate(request: Request, items: list[dict[str, Any]]) -> dict[str, Any]:
         "count": len(items),
         "next": link(page + 1) if page * size < len(items) else None,
         "previous": link(page - 1) if page > 1 else None,
-        "results": items[(page - 1) * size:page * size],
+        "results": items[(page - 1) * size : page * size],
     }
 
 

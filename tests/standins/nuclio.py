@@ -86,11 +86,14 @@ class NuclioStandin:
             project = request.headers.get("x-nuclio-project-name")
             namespace = request.headers.get("x-nuclio-function-namespace", DEFAULT_NAMESPACE)
             with standin._lock:
-                return JSONResponse({
-                    name: function for name, function in standin.functions.items()
-                    if function["metadata"]["namespace"] == namespace
-                    and project in (None, function["metadata"].get("labels", {}).get(PROJECT_LABEL))
-                })
+                return JSONResponse(
+                    {
+                        name: function
+                        for name, function in standin.functions.items()
+                        if function["metadata"]["namespace"] == namespace
+                        and project in (None, function["metadata"].get("labels", {}).get(PROJECT_LABEL))
+                    }
+                )
 
         @app.get("/api/functions/{name}")
         def get_function(name: str) -> JSONResponse:
