@@ -3,21 +3,18 @@ an authenticated API client, and a live server on a free port for browsers and o
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
 from cvat_bridge.api.app import create_app
 from cvat_bridge.services import Services, set_services
 from cvat_bridge.settings import Settings
+from tests.standins import ThreadedServer
 
 API_TOKEN = "test-token"
 POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -74,35 +71,12 @@ def _close(svc: Services) -> None:
     set_services(None)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class LiveServer:
+class LiveServer(ThreadedServer):
     """The real app served by uvicorn in a thread, on 127.0.0.1 and a free port."""
 
     def __init__(self, services: Services) -> None:
         self.services = services
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(create_app(services), host="127.0.0.1", port=self.port, log_level="warning")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
-
-    def __enter__(self) -> LiveServer:
-        self._thread.start()
-        deadline = time.monotonic() + 20
-        while not self._server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("live server did not start")
-            time.sleep(0.05)
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
+        super().__init__(create_app(services))
 
 
 @pytest.fixture

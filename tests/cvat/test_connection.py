@@ -12,8 +12,9 @@ from fastapi.testclient import TestClient
 from cvat_bridge.api.app import create_app
 from cvat_bridge.cvat.client import CvatAuthError, CvatUnavailable, call, connect
 from cvat_bridge.services import Services, set_services
-from tests.conftest import API_TOKEN, free_port, make_settings
+from tests.conftest import API_TOKEN, make_settings
 from tests.cvat.conftest import frames
+from tests.standins import free_port
 from tests.standins.cvat import CvatStandin
 
 

@@ -23,7 +23,6 @@ from cvat_bridge.jobs.queue import start_job
 from cvat_bridge.jobs.store import get_job
 from cvat_bridge.services import Services
 from cvat_bridge.settings import Settings
-from tests.conftest import free_port
 from tests.deploy.files import (
     ADDON,
     DEPLOY,
@@ -36,6 +35,7 @@ from tests.deploy.files import (
     final_stage,
     one,
 )
+from tests.standins import free_port
 
 DOCKERFILES = (DEPLOY / "Dockerfile", DEPLOY / "Dockerfile.gpu")
 REDIS_URL = "redis://127.0.0.1:6379/13"  # a database of these tests' own
