@@ -27,6 +27,9 @@ class TrainSettings(BaseModel):
     imbalance: Literal["weighted_loss", "sampler", "none"] = "weighted_loss"
     augmentation: Literal["none", "light", "strong"] = "light"
     # Fine-tuning recipe for a pretrained backbone (trainer/recipe.py; defaults measured in bench/finetune).
+    head_init: Literal["probe", "random"] = Field(
+        "probe", description="probe: new head fitted on the frozen features first (LP-FT); random: as built"
+    )
     warmup_epochs: int = Field(1, ge=0, le=1000, description="first epochs train the new head only")
     backbone_lr_scale: float = Field(
         0.1, ge=0, le=1, description="backbone learning rate = learning_rate x this (0: head only)"

@@ -184,6 +184,8 @@ def fine_tune(
 
     # Loss, optimiser, schedule.
     weights = class_weights(data.train, num_classes) if settings.imbalance == "weighted_loss" else None
+    probe_loader = make_loader(ImageDataset(data.train, evaluation), settings.batch_size, workers)
+    recipe.init_head(model, probe_loader, device, weights, check_cancelled)  # a no-op unless it probes
     criterion = nn.CrossEntropyLoss(weight=weights.to(device.device) if weights is not None else None)
     optimizer = torch.optim.AdamW(
         recipe.param_groups(model, settings.learning_rate),

@@ -1,29 +1,41 @@
 """The fine-tuning recipe that keeps what pretraining learned on small collections.
 
-Three settings (`TrainSettings`), applied only to a pretrained backbone (from scratch, everything learns):
+Four settings (`TrainSettings`), applied only to a pretrained backbone (from scratch, everything learns):
+- `head_init`: "probe" fits the new head to convergence on the frozen backbone's features of the train images
+  (evaluation transform, one no-grad pass, L-BFGS on the cached features) before any training: LP-FT
+  (Kumar et al. 2022, "Fine-Tuning can Distort Pretrained Features"); "random" keeps the random head;
 - `warmup_epochs`: the first epochs train the new head only (backbone frozen), so the random head's large
   early gradients never reach the pretrained features;
 - `backbone_lr_scale`: afterwards the backbone learns at learning_rate x this (the head at learning_rate);
 - `freeze_batchnorm`: BatchNorm layers keep their ImageNet statistics (inference mode) while training; a
   few hundred images' batch statistics are a poor replacement for them.
 The plain recipe (every layer at learning_rate from the first step, BatchNorm in training mode) is
-warmup_epochs=0, backbone_lr_scale=1, freeze_batchnorm=false.
+head_init="random", warmup_epochs=0, backbone_lr_scale=1, freeze_batchnorm=false.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
+import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from trainer.catalogue import classifier_head
 from trainer.config import TrainSettings
 
+if TYPE_CHECKING:
+    from trainer.engine import Device
+
+PROBE_L2 = 1e-3  # L2 penalty on the probe's weights (per mean loss): keeps its logits at a sane scale
+PROBE_STEPS = 200  # L-BFGS iterations at most; a linear probe on a few thousand features converges in fewer
+
 
 @dataclass(frozen=True)
 class Recipe:
+    head_init: Literal["probe", "random"] = "random"
     warmup_epochs: int = 0
     backbone_lr_scale: float = 1.0
     freeze_batchnorm: bool = False
@@ -32,7 +44,9 @@ class Recipe:
     def from_settings(cls, settings: TrainSettings) -> Recipe:
         if not settings.pretrained:
             return cls()
-        return cls(settings.warmup_epochs, settings.backbone_lr_scale, settings.freeze_batchnorm)
+        return cls(
+            settings.head_init, settings.warmup_epochs, settings.backbone_lr_scale, settings.freeze_batchnorm
+        )
 
     def prepare(self, model: nn.Module) -> None:
         """Freeze BatchNorm statistics when asked (they stay frozen whatever `model.train()` says)."""
@@ -40,6 +54,28 @@ class Recipe:
             for module in model.modules():
                 if isinstance(module, _BatchNorm):
                     module.register_forward_pre_hook(_inference_mode)
+
+    def init_head(
+        self,
+        model: nn.Module,
+        loader: torch.utils.data.DataLoader,
+        device: Device,
+        class_weights: torch.Tensor | None = None,
+        check_cancelled: Callable[[], None] = lambda: None,
+    ) -> None:
+        """With head_init="probe": the head fitted on the frozen features of loader (evaluation transform).
+
+        Deterministic for given weights and images, so every process of a distributed training fits the same
+        head (and DDP copies rank 0's anyway when it wraps the model).
+        """
+        if self.head_init != "probe":
+            return
+        head = classifier_head(model)
+        features, labels = _head_inputs(model, head, loader, device, check_cancelled)
+        weight, bias = fit_linear_probe(features, labels, head.out_features, class_weights)
+        with torch.no_grad():
+            head.weight.copy_(weight)
+            head.bias.copy_(bias)
 
     def param_groups(self, model: nn.Module, learning_rate: float) -> list[dict[str, Any]]:
         """Optimizer groups: the head at learning_rate, the backbone at learning_rate x backbone_lr_scale."""
@@ -58,6 +94,54 @@ class Recipe:
         head = {id(parameter) for parameter in classifier_head(model).parameters()}
         for parameter in model.parameters():
             parameter.requires_grad_(trainable or id(parameter) in head)
+
+
+def fit_linear_probe(
+    features: torch.Tensor, labels: torch.Tensor, classes: int, class_weights: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(weight, bias) of the L2-regularised multinomial logistic regression of labels on features (float32,
+    L-BFGS from zero, on features' device)."""
+    weight = torch.zeros(classes, features.shape[1], device=features.device, requires_grad=True)
+    bias = torch.zeros(classes, device=features.device, requires_grad=True)
+    weights = class_weights.to(features.device) if class_weights is not None else None
+    optimizer = torch.optim.LBFGS(
+        [weight, bias], lr=1, max_iter=PROBE_STEPS, history_size=20, line_search_fn="strong_wolfe"
+    )
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        logits = features @ weight.T + bias
+        loss = nn.functional.cross_entropy(logits, labels, weight=weights) + PROBE_L2 * weight.square().sum()
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    return weight.detach(), bias.detach()
+
+
+@torch.no_grad()
+def _head_inputs(
+    model: nn.Module,
+    head: nn.Linear,
+    loader: torch.utils.data.DataLoader,
+    device: Device,
+    check_cancelled: Callable[[], None],
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """What the head sees (float32) for every sample of loader, and their labels."""
+    captured: list[torch.Tensor] = []
+    hook = head.register_forward_pre_hook(lambda _module, inputs: captured.append(inputs[0].float()))
+    model.eval()
+    all_labels = []
+    try:
+        for images, labels in loader:
+            images, labels = device.put(images, labels)
+            with device.autocast():
+                model(images)
+            all_labels.append(labels)
+            check_cancelled()
+    finally:
+        hook.remove()
+    return torch.cat(captured), torch.cat(all_labels)
 
 
 def _inference_mode(module: nn.Module, _inputs: tuple) -> None:

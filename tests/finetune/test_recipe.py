@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from trainer.config import TrainSettings
+from trainer.engine import Device
 from trainer.recipe import Recipe
 
 
@@ -66,3 +67,29 @@ def test_from_scratch_ignores_the_recipe() -> None:
     assert Recipe.from_settings(TrainSettings(pretrained=False)) == Recipe()
     defaults = Recipe.from_settings(TrainSettings())
     assert defaults.warmup_epochs >= 1 and defaults.backbone_lr_scale < 1 and defaults.freeze_batchnorm
+
+
+def test_probe_fits_the_head_on_the_frozen_features_and_keeps_the_backbone() -> None:
+    torch.manual_seed(0)
+    model = timm.create_model("mobilenetv4_conv_small", num_classes=3)
+    images, labels = torch.randn(12, 3, 64, 64), torch.arange(12) % 3
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(images, labels), batch_size=5)
+    before = _snapshot(model)
+
+    Recipe(head_init="random").init_head(model, loader, Device.auto())
+    assert all(torch.equal(value, before[key]) for key, value in model.state_dict().items())
+
+    Recipe(head_init="probe").init_head(model, loader, Device.auto(), class_weights=torch.ones(3))
+    after = _snapshot(model)
+    changed = {key for key in before if not torch.equal(before[key], after[key])}
+    assert changed == {"classifier.weight", "classifier.bias"}  # BatchNorm statistics too are kept
+    model.eval()
+    with torch.no_grad():
+        logits = model(images)
+    assert torch.equal(logits.argmax(1), labels)  # converged: every training image right...
+    assert logits.abs().max() < 20  # ...with the L2 penalty keeping the logits at a trainable scale
+
+
+def test_probe_is_the_default_for_a_pretrained_backbone() -> None:
+    assert Recipe.from_settings(TrainSettings()).head_init == "probe"
+    assert Recipe.from_settings(TrainSettings(pretrained=False)).head_init == "random"

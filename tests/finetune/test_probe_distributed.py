@@ -1,0 +1,45 @@
+"""The probe head (LP-FT) in a 2-process training: every rank fits the same head, so 2 processes still
+compute what 1 does (a model without batch statistics, as in tests/trainer/test_distributed.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.helpers.images import write_class_folders
+from tests.trainer.test_distributed import SETTINGS, GroupNormResNet18
+from trainer import artifacts
+from trainer.config import TrainSettings
+from trainer.data import TrainData
+from trainer.distributed import fine_tune_distributed
+from trainer.engine import fine_tune
+
+
+@pytest.mark.slow
+def test_two_processes_fit_the_probe_head_one_process_fits(tmp_path: Path) -> None:
+    folders = write_class_folders(tmp_path / "images", dict.fromkeys(["red", "green", "blue"], 8))
+    classes = ["blue", "green", "red"]
+    samples = [(str(path), classes.index(path.parent.name)) for path in sorted(folders.rglob("*.jpg"))]
+    data = TrainData(classes, train=samples[::2], val=samples[1::2], test=[])
+    # "pretrained" turns the recipe on (the weights stay random: the probe fits a head all the same).
+    settings = TrainSettings.model_validate(
+        {
+            **SETTINGS,
+            "epochs": 1,
+            "pretrained": True,
+            "head_init": "probe",
+            "warmup_epochs": 0,
+            "num_workers": 0,
+        }
+    )
+    one = fine_tune(GroupNormResNet18(), settings, data, tmp_path / "one")
+    two = fine_tune_distributed(GroupNormResNet18(), settings, data, tmp_path / "two", processes=2)
+
+    assert (one.processes, two.processes) == (1, 2)
+    assert two.history[0]["train_loss"] == pytest.approx(one.history[0]["train_loss"], rel=1e-3)
+    assert two.history[0]["val_loss"] == pytest.approx(one.history[0]["val_loss"], rel=1e-3)
+    weights = [torch.load(tmp_path / run / artifacts.WEIGHTS, weights_only=True) for run in ("one", "two")]
+    for key in ("fc.weight", "fc.bias"):
+        assert torch.allclose(weights[0][key], weights[1][key], atol=1e-4), key
