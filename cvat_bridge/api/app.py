@@ -41,8 +41,6 @@ def create_app(services: Services | None = None) -> FastAPI:
         stop = threading.Event()
         reaper = threading.Thread(target=reap_lost_jobs_forever, args=(services, stop), daemon=True)
         reaper.start()
-        # The catalogue imports torch (seconds): load it now rather than on the Train page's first request.
-        threading.Thread(target=importlib.import_module, args=("trainer.catalogue",), daemon=True).start()
         yield
         stop.set()
         services.jobs.close()
