@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 from cvat_cli.__main__ import main as cvat_cli
@@ -17,6 +15,7 @@ from cvat_bridge.runtime.onnx_classifier import OnnxClassifier
 from cvat_bridge.services import Services
 from tests.conftest import API_TOKEN
 from tests.cvat.conftest import frames
+from tests.helpers.jobs import wait_for_api_job
 from tests.standins.cvat import CvatStandin
 
 pytestmark = pytest.mark.slow  # trains a tiny model once per session (about a minute on 2 busy cores)
@@ -88,11 +87,7 @@ def test_annotate_through_the_api(model_services: Services, cvat: CvatStandin, t
     with TestClient(create_app(model_services), headers={"Authorization": f"Bearer {API_TOKEN}"}) as client:
         answer = client.post(f"/api/models/{model_id}/annotate", json={"task_id": task, "threshold": 0.2})
         assert answer.status_code == 202, answer.text
-        job = answer.json()
-        deadline = time.monotonic() + 120
-        while job["status"] not in ("succeeded", "failed", "cancelled") and time.monotonic() < deadline:
-            time.sleep(0.2)
-            job = client.get(f"/api/jobs/{job['id']}").json()
+        job = wait_for_api_job(client, answer.json())
         assert job["status"] == "succeeded", job
         result = job["result"]
         assert result["frames_tagged"] + result["frames_below_threshold"] == 12
@@ -135,18 +130,6 @@ def test_cvat_cli_function_module(
     assert cvat_cli([*argv, "--conf-threshold", str(threshold), "--clear-existing"]) == 0
     assert sorted(cvat.tags_by_frame(task)) == [f for f in range(12) if confidence[f] >= threshold]
 
-    bad = [
-        "--server-host",
-        cvat.url,
-        "--auth",
-        cvat.username,
-        "task",
-        "auto-annotate",
-        str(task),
-        "--function-module",
-        "cvat_bridge.cvat.cli_function",
-        "-p",
-        "model=str:/no/such/model",
-    ]
+    bad = [*argv[:-1], "model=str:/no/such/model"]
     with pytest.raises(ValueError, match="no trained model there"):
         cvat_cli(bad)

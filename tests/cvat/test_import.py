@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from cvat_sdk import models
 from cvat_sdk.core.proxies.annotations import AnnotationUpdateAction
@@ -13,6 +11,7 @@ from cvat_bridge.cvat.importer import import_from_cvat
 from cvat_bridge.db import Image
 from cvat_bridge.ingest.registry import ImportRefused, collection_to_dict, list_collections
 from tests.cvat.conftest import frames
+from tests.helpers.jobs import wait_for_api_job
 from tests.standins.cvat import CvatStandin
 
 
@@ -146,11 +145,7 @@ def test_import_through_the_api_job(client, cvat: CvatStandin) -> None:
     )
     answer = client.post("/api/collections/cvat", json={"name": "from-api", "task_id": task})
     assert answer.status_code == 202, answer.text
-    job = answer.json()
-    deadline = time.monotonic() + 120
-    while job["status"] not in ("succeeded", "failed", "cancelled") and time.monotonic() < deadline:
-        time.sleep(0.2)
-        job = client.get(f"/api/jobs/{job['id']}").json()
+    job = wait_for_api_job(client, answer.json())
     assert job["status"] == "succeeded", job
     assert job["result"]["collection"]["num_images"] == 8
     assert job["progress"]["frames_total"] == 8

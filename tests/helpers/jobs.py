@@ -1,4 +1,5 @@
-"""Job handlers for testing the job machinery itself (registered in runner.HANDLERS by the tests)."""
+"""Job handlers for testing the job machinery itself (registered in runner.HANDLERS by the tests), and
+waiting for jobs through the API."""
 
 from __future__ import annotations
 
@@ -7,6 +8,17 @@ import time
 from pathlib import Path
 
 from cvat_bridge.jobs.runner import JobContext, JobError
+
+FINISHED = ("succeeded", "failed", "cancelled")
+
+
+def wait_for_api_job(client, job: dict, timeout: float = 120) -> dict:
+    """Poll GET /api/jobs/{id} (client: an authenticated TestClient) until the job has finished."""
+    deadline = time.monotonic() + timeout
+    while job["status"] not in FINISHED and time.monotonic() < deadline:
+        time.sleep(0.2)
+        job = client.get(f"/api/jobs/{job['id']}").json()
+    return job
 
 
 def echo(ctx: JobContext) -> dict:
