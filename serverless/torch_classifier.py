@@ -1,7 +1,9 @@
 """The model's ``weights.pt`` in eager torch on a CUDA device (the GPU function's backend).
 
 Same interface as ``cvat_bridge.runtime.onnx_classifier.OnnxClassifier`` (``classes``,
-``predict_images(images) -> probabilities``) and the same preprocessing, from the same code.
+``preprocessing``, ``predict_batch``, ``predict_images(images) -> probabilities``) and the same
+preprocessing, from the same code.
+The service's own torch backend (``cvat_bridge.serving.backends.load_torch``) uses this class too.
 """
 
 from __future__ import annotations
@@ -26,6 +28,10 @@ class TorchClassifier:
         self.preprocessing = Preprocessing.from_dict(info["preprocessing"])
 
     @torch.inference_mode()
+    def predict_batch(self, batch: np.ndarray) -> np.ndarray:
+        """Probabilities (N, C) of a preprocessed float32 NCHW batch."""
+        logits = self.module(torch.from_numpy(batch).to(self.device))
+        return torch.softmax(logits.float(), dim=1).cpu().numpy()
+
     def predict_images(self, images: Sequence[Image.Image]) -> np.ndarray:
-        batch = torch.from_numpy(preprocess_batch(images, self.preprocessing)).to(self.device)
-        return torch.softmax(self.module(batch).float(), dim=1).cpu().numpy()
+        return self.predict_batch(preprocess_batch(images, self.preprocessing))

@@ -8,9 +8,6 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-import numpy as np
-
-from cvat_bridge.runtime.imaging import Preprocessing
 from cvat_bridge.runtime.onnx_classifier import OnnxClassifier
 from cvat_bridge.serving.predictor import Predictor
 
@@ -34,21 +31,12 @@ def load_onnx(model_dir: Path, threads: int) -> Predictor:
 
 
 def load_torch(model_dir: Path, device: str = "cuda") -> Predictor:
-    """The model's ``weights.pt`` in eager torch on ``device`` (inference mode)."""
-    import torch
+    """The model's ``weights.pt`` in eager torch on ``device``, exactly as the GPU function runs it."""
+    from serverless.torch_classifier import TorchClassifier
 
-    from trainer.artifacts import load_torch_model
-
-    module, info = load_torch_model(model_dir, device=device)
-
-    def probabilities(batch: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
-            logits = module(torch.from_numpy(batch).to(device))
-            return torch.softmax(logits.float(), dim=1).cpu().numpy()
-
-    return Predictor(
-        info["classes"], Preprocessing.from_dict(info["preprocessing"]), probabilities, f"torch:{device}"
-    )
+    classifier = TorchClassifier(model_dir, device)
+    predict = classifier.predict_batch
+    return Predictor(classifier.classes, classifier.preprocessing, predict, f"torch:{device}")
 
 
 def load_predictor(model_dir: Path, threads: int) -> Predictor:
