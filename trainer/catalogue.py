@@ -84,11 +84,19 @@ class ArchitectureSpec(ABC):
         """Where the pretrained weights must be for the offline path."""
 
     @abstractmethod
-    def build(self, num_classes: int, pretrained: bool, download: bool = True) -> nn.Module:
-        """The model with a fresh classifier head of num_classes outputs (pretrained backbone if asked).
+    def build_pretrained(self, pretrained: bool, download: bool = True) -> nn.Module:
+        """The model as its weights define it (ImageNet classifier included), with those weights if asked.
 
         Raises trainer.weights.WeightsMissing when pretrained weights are neither cached nor downloadable.
         """
+
+    def replace_head(self, model: nn.Module, num_classes: int) -> nn.Module:
+        """model with a fresh classifier head of num_classes outputs."""
+        return replace_classifier(model, num_classes)
+
+    def build(self, num_classes: int, pretrained: bool, download: bool = True) -> nn.Module:
+        """The model with a fresh classifier head of num_classes outputs (pretrained backbone if asked)."""
+        return self.replace_head(self.build_pretrained(pretrained, download), num_classes)
 
     def local_weights(self) -> list[LocalWeights]:
         """Weights found on this machine outside weights_file(), best first; tried before it (none here)."""

@@ -1,9 +1,10 @@
 """The training loop, top to bottom like torchvision's references/classification/train.py.
 
-fine_tune(): build the model (pretrained backbone, new head) -> for each epoch: train, evaluate on val,
-checkpoint, keep the best, stop early -> best weights -> metrics (val, test) -> ONNX export checked against
-torch. Progress goes to `report(**fields)`; `check_cancelled()` raises to stop. CUDA with bf16/fp16 autocast
-and channels_last when available, else CPU (deterministic for a fixed seed).
+fine_tune(): build the model (pretrained backbone, new head) -> fit the probe head (recipe) -> for each
+epoch: train, evaluate on val, checkpoint, keep the best (the probe head alone is "epoch 0"), stop early ->
+best weights -> metrics (val, test) -> ONNX export checked against torch. Progress goes to
+`report(**fields)`; `check_cancelled()` raises to stop. CUDA with bf16/fp16 autocast and channels_last when
+available, else CPU (deterministic for a fixed seed).
 
 Distributed training runs this loop in one process per GPU through a `Placement` (trainer/distributed.py):
 it shares out the training batches, wraps the model for training, gathers validation across processes, and
@@ -26,7 +27,7 @@ import torch
 from torch import nn
 
 from trainer import artifacts
-from trainer.catalogue import ArchitectureSpec
+from trainer.catalogue import ArchitectureSpec, classifier_head
 from trainer.config import TrainSettings
 from trainer.data import (
     ImageDataset,
@@ -157,8 +158,10 @@ def fine_tune(
     device = placement.device()
     torch.backends.cudnn.benchmark = device.device.type == "cuda"
 
-    # Model: pretrained backbone (or not), fresh head for our classes.
-    model = spec.build(num_classes, pretrained=settings.pretrained)
+    # Model: pretrained backbone (or not), fresh head for our classes (the pretrained one kept for the probe).
+    model = spec.build_pretrained(settings.pretrained)
+    pretrained_head = classifier_head(model) if settings.pretrained else None
+    model = spec.replace_head(model, num_classes)
     model = model.to(device.device, memory_format=device.memory_format)
     recipe = Recipe.from_settings(settings)
     recipe.prepare(model)
@@ -185,7 +188,7 @@ def fine_tune(
     # Loss, optimiser, schedule.
     weights = class_weights(data.train, num_classes) if settings.imbalance == "weighted_loss" else None
     probe_loader = make_loader(ImageDataset(data.train, evaluation), settings.batch_size, workers)
-    recipe.init_head(model, probe_loader, device, weights, check_cancelled)  # a no-op unless it probes
+    probe = recipe.init_head(model, probe_loader, device, weights, check_cancelled, pretrained_head)
     criterion = nn.CrossEntropyLoss(weight=weights.to(device.device) if weights is not None else None)
     optimizer = torch.optim.AdamW(
         recipe.param_groups(model, settings.learning_rate),
@@ -197,6 +200,15 @@ def fine_tune(
 
     history: list[dict[str, Any]] = []
     best: dict[str, Any] | None = None
+    probe_accuracy: float | None = None
+    if probe is not None:
+        # "Epoch 0", the probe head on the untouched backbone, is the first candidate: fine-tuning keeps its
+        # weights only where it beats the probe on val (on a small collection it may not).
+        val_loss, logits, labels = placement.evaluate(model, val_loader, device, criterion)
+        probe_accuracy = float((logits.argmax(1) == labels).mean())
+        best = {"epoch": 0, "val_loss": val_loss, "val_accuracy": probe_accuracy}
+        if placement.writes_files:
+            artifacts.save_torch(_cpu_state(model), out_dir / artifacts.WEIGHTS)
     epochs_without_improvement = 0
     started = time.monotonic()
     progress = _Progress(report, settings.epochs, len(train_loader), started)
@@ -262,6 +274,12 @@ def fine_tune(
     metrics.update(
         best_epoch=best["epoch"], epochs_run=len(history), stopped_early=len(history) < settings.epochs
     )
+    if probe is not None:
+        metrics["probe_head"] = {
+            "chosen": probe.name,
+            "cv_losses": probe.cv_losses,
+            "val_accuracy": probe_accuracy,
+        }
     plot_confusion_matrix(
         metrics["confusion_matrix"],
         out_dir / artifacts.CONFUSION_PNG,

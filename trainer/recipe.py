@@ -2,8 +2,8 @@
 
 Four settings (`TrainSettings`), applied only to a pretrained backbone (from scratch, everything learns):
 - `head_init`: "probe" fits the new head to convergence on the frozen backbone's features of the train images
-  (evaluation transform, one no-grad pass, L-BFGS on the cached features) before any training: LP-FT
-  (Kumar et al. 2022, "Fine-Tuning can Distort Pretrained Features"); "random" keeps the random head;
+  (evaluation transform, one no-grad pass, then `trainer.probe` on the cached features) before any training:
+  LP-FT (Kumar et al. 2022, "Fine-Tuning can Distort Pretrained Features"); "random" keeps the random head;
 - `warmup_epochs`: the first epochs train the new head only (backbone frozen), so the random head's large
   early gradients never reach the pretrained features;
 - `backbone_lr_scale`: afterwards the backbone learns at learning_rate x this (the head at learning_rate);
@@ -25,12 +25,10 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from trainer.catalogue import classifier_head
 from trainer.config import TrainSettings
+from trainer.probe import ProbeChoice, fit_probe_head
 
 if TYPE_CHECKING:
     from trainer.engine import Device
-
-PROBE_L2 = 1e-3  # L2 penalty on the probe's weights (per mean loss): keeps its logits at a sane scale
-PROBE_STEPS = 200  # L-BFGS iterations at most; a linear probe on a few thousand features converges in fewer
 
 
 @dataclass(frozen=True)
@@ -62,20 +60,23 @@ class Recipe:
         device: Device,
         class_weights: torch.Tensor | None = None,
         check_cancelled: Callable[[], None] = lambda: None,
-    ) -> None:
-        """With head_init="probe": the head fitted on the frozen features of loader (evaluation transform).
+        pretrained_head: nn.Linear | None = None,
+    ) -> ProbeChoice | None:
+        """With head_init="probe": the head fitted on the frozen features of loader (evaluation transform),
+        a candidate head built on pretrained_head (the backbone's own pretrained classifier) included.
 
         Deterministic for given weights and images, so every process of a distributed training fits the same
         head (and DDP copies rank 0's anyway when it wraps the model).
         """
         if self.head_init != "probe":
-            return
+            return None
         head = classifier_head(model)
         features, labels = _head_inputs(model, head, loader, device, check_cancelled)
-        weight, bias = fit_linear_probe(features, labels, head.out_features, class_weights)
+        choice = fit_probe_head(features, labels, head.out_features, class_weights, pretrained_head)
         with torch.no_grad():
-            head.weight.copy_(weight)
-            head.bias.copy_(bias)
+            head.weight.copy_(choice.weight)
+            head.bias.copy_(choice.bias)
+        return choice
 
     def param_groups(self, model: nn.Module, learning_rate: float) -> list[dict[str, Any]]:
         """Optimizer groups: the head at learning_rate, the backbone at learning_rate x backbone_lr_scale."""
@@ -94,29 +95,6 @@ class Recipe:
         head = {id(parameter) for parameter in classifier_head(model).parameters()}
         for parameter in model.parameters():
             parameter.requires_grad_(trainable or id(parameter) in head)
-
-
-def fit_linear_probe(
-    features: torch.Tensor, labels: torch.Tensor, classes: int, class_weights: torch.Tensor | None = None
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(weight, bias) of the L2-regularised multinomial logistic regression of labels on features (float32,
-    L-BFGS from zero, on features' device)."""
-    weight = torch.zeros(classes, features.shape[1], device=features.device, requires_grad=True)
-    bias = torch.zeros(classes, device=features.device, requires_grad=True)
-    weights = class_weights.to(features.device) if class_weights is not None else None
-    optimizer = torch.optim.LBFGS(
-        [weight, bias], lr=1, max_iter=PROBE_STEPS, history_size=20, line_search_fn="strong_wolfe"
-    )
-
-    def closure() -> torch.Tensor:
-        optimizer.zero_grad()
-        logits = features @ weight.T + bias
-        loss = nn.functional.cross_entropy(logits, labels, weight=weights) + PROBE_L2 * weight.square().sum()
-        loss.backward()
-        return loss
-
-    optimizer.step(closure)
-    return weight.detach(), bias.detach()
 
 
 @torch.no_grad()

@@ -111,7 +111,7 @@ class TimmArchitecture(ArchitectureSpec):
             found.append(LocalWeights("Hugging Face cache", path, self._load_timm_file))
         return found
 
-    def build(self, num_classes: int, pretrained: bool, download: bool = True) -> nn.Module:
+    def build_pretrained(self, pretrained: bool, download: bool = True) -> nn.Module:
         from trainer.weights import resolve_state_dict
 
         model = timm.create_model(self.model_name, pretrained=False)
@@ -120,6 +120,9 @@ class TimmArchitecture(ArchitectureSpec):
                 self.name, self.weights_file(), self._fetch, download=download, local=self.local_weights()
             )
             model.load_state_dict(state)
+        return model
+
+    def replace_head(self, model: nn.Module, num_classes: int) -> nn.Module:
         model.reset_classifier(num_classes)
         return model
 

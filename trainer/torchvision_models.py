@@ -15,7 +15,6 @@ from trainer.catalogue import (
     ArchitectureSpec,
     WeightsFile,
     register,
-    replace_classifier,
 )
 
 FIXED_SIZE = {"vit_b_16"}  # position embeddings fix the input size
@@ -95,7 +94,7 @@ class TorchvisionArchitecture(ArchitectureSpec):
         folder = os.path.join(torch.hub.get_dir(), "checkpoints")
         return WeightsFile(file_name=os.path.basename(url), folder=folder, url=url)
 
-    def build(self, num_classes: int, pretrained: bool, download: bool = True) -> nn.Module:
+    def build_pretrained(self, pretrained: bool, download: bool = True) -> nn.Module:
         from trainer.weights import resolve_state_dict
 
         model = get_model(self.name, weights=None)
@@ -108,7 +107,7 @@ class TorchvisionArchitecture(ArchitectureSpec):
                 download=download,
             )
             model.load_state_dict(state)
-        return replace_classifier(model, num_classes)
+        return model
 
     def load_weights_file(self, path: str) -> None:
         from trainer.weights import load_state_dict_file

@@ -54,8 +54,8 @@ def folder_data(root: Path) -> TrainData:
     )
 
 
-def run(data: TrainData, recipe: dict, seed: int, args: argparse.Namespace) -> tuple[float, float]:
-    """(best val accuracy, seconds) of one fine-tune."""
+def run(data: TrainData, recipe: dict, seed: int, args: argparse.Namespace) -> tuple[float, float, str]:
+    """(best val accuracy, seconds, how the head was initialised and which epoch won) of one fine-tune."""
     settings = TrainSettings(
         epochs=args.epochs,
         batch_size=args.batch_size,
@@ -68,7 +68,10 @@ def run(data: TrainData, recipe: dict, seed: int, args: argparse.Namespace) -> t
     with tempfile.TemporaryDirectory() as out:
         start = time.monotonic()
         result = fine_tune(get_architecture(ARCHITECTURE), settings, data, Path(out))
-        return result.metrics["accuracy"], time.monotonic() - start
+        seconds = time.monotonic() - start
+    probe = result.metrics.get("probe_head")
+    head = f"{probe['chosen']} probe ({probe['val_accuracy']:.4f} alone)" if probe else "random head"
+    return result.metrics["accuracy"], seconds, f"{head}, best epoch {result.best_epoch}"
 
 
 def main() -> None:
@@ -92,11 +95,15 @@ def main() -> None:
     print(f"{'seed':>4}" + "".join(f"  {name + ' acc':>12} {'time s':>7}" for name in args.recipes))
     results: dict[str, list[tuple[float, float]]] = {name: [] for name in args.recipes}
     for seed in args.seeds:
+        notes = []
         for name in args.recipes:
-            results[name].append(run(data, RECIPES[name], seed, args))
+            accuracy, seconds, note = run(data, RECIPES[name], seed, args)
+            results[name].append((accuracy, seconds))
+            notes.append(f"{name}: {note}")
         print(
             f"{seed:>4}"
-            + "".join(f"  {rows[-1][0]:>12.4f} {rows[-1][1]:>7.1f}" for rows in results.values()),
+            + "".join(f"  {rows[-1][0]:>12.4f} {rows[-1][1]:>7.1f}" for rows in results.values())
+            + f"   ({'; '.join(notes)})",
             flush=True,
         )
     means = {

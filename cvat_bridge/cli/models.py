@@ -118,7 +118,7 @@ def _print_metrics(metrics: dict[str, Any], classes: list[str]) -> None:
     click.echo(
         f"validation accuracy {metrics['accuracy']:.1%} ({metrics['correct']}/{metrics['total']})"
         + (f", top-5 {metrics['top5']:.1%}" if metrics.get("top5") is not None else "")
-        + f", best epoch {metrics['best_epoch']} of {metrics['epochs_run']}"
+        + f", best epoch {metrics['best_epoch'] or '0 (the probe head)'} of {metrics['epochs_run']}"
     )
     if "test" in metrics:
         test = metrics["test"]

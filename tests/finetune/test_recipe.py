@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import timm
 import torch
 from torch import nn
 
+from tests.helpers.images import write_class_folders
+from tests.trainer.test_distributed import SETTINGS, GroupNormResNet18
 from trainer.config import TrainSettings
-from trainer.engine import Device
+from trainer.data import TrainData
+from trainer.engine import Device, fine_tune
 from trainer.recipe import Recipe
 
 
@@ -93,3 +98,21 @@ def test_probe_fits_the_head_on_the_frozen_features_and_keeps_the_backbone() -> 
 def test_probe_is_the_default_for_a_pretrained_backbone() -> None:
     assert Recipe.from_settings(TrainSettings()).head_init == "probe"
     assert Recipe.from_settings(TrainSettings(pretrained=False)).head_init == "random"
+
+
+def test_fine_tuning_keeps_the_probe_head_when_no_epoch_beats_it(tmp_path: Path) -> None:
+    folders = write_class_folders(tmp_path / "images", dict.fromkeys(["red", "green", "blue"], 8))
+    classes = ["blue", "green", "red"]
+    samples = [(str(path), classes.index(path.parent.name)) for path in sorted(folders.rglob("*.jpg"))]
+    data = TrainData(classes, train=samples[::2], val=samples[1::2], test=[])
+    # A learning rate far too high wrecks every epoch; the probe head alone already tells the colours apart.
+    settings = TrainSettings.model_validate(
+        {**SETTINGS, "epochs": 2, "pretrained": True, "warmup_epochs": 0, "backbone_lr_scale": 1}
+        | {"learning_rate": 0.1, "num_workers": 0}
+    )
+    result = fine_tune(GroupNormResNet18(), settings, data, tmp_path / "out")
+
+    assert max(epoch["val_accuracy"] for epoch in result.history) < 0.5
+    assert result.metrics["probe_head"]["val_accuracy"] == 1.0
+    assert result.best_epoch == 0 and result.metrics["best_epoch"] == 0
+    assert result.metrics["accuracy"] == 1.0  # measured on the reloaded weights.pt: the probe's weights

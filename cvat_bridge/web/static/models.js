@@ -127,7 +127,8 @@ function results(model) {
     const facts = [
       ["Validation accuracy", `${percent(m.accuracy)} (${m.correct}/${m.total} correct)`],
       ["Top-5 accuracy", m.top5 === null || m.top5 === undefined ? "– (fewer than 5 classes)" : percent(m.top5)],
-      ["Best epoch", `${m.best_epoch} of ${m.epochs_run}${m.stopped_early ? " (stopped early)" : ""}`],
+      ["Best epoch", `${m.best_epoch === 0 ? "0 (the probe head, before fine-tuning)" : m.best_epoch} of ${m.epochs_run}${m.stopped_early ? " (stopped early)" : ""}`],
+      ["Head initialised by", m.probe_head ? `${m.probe_head.chosen} probe (${percent(m.probe_head.val_accuracy)} on validation alone)` : "random (no probe)"],
       ["Test accuracy", m.test ? `${percent(m.test.accuracy)} (${m.test.correct}/${m.test.total})` : "– (no test split)"],
       ["Trained on", `${m.device}, ${seconds(m.seconds)}`],
       ["ONNX vs torch", `max |Δ logit| ${Number(m.onnx_max_abs_diff).toExponential(1)}`],
