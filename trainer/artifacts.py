@@ -15,6 +15,7 @@ MODEL_JSON = "model.json"
 WEIGHTS = "weights.pt"
 CHECKPOINT = "checkpoint.pt"
 ONNX = "model.onnx"
+ONNX_INT8 = "model.int8.onnx"  # with the `int8` setting only
 METRICS = "metrics.json"
 HISTORY = "history.json"
 CONFUSION_PNG = "confusion_matrix.png"
@@ -26,6 +27,7 @@ ARTIFACTS: dict[str, str] = {
     WEIGHTS: "application/octet-stream",
     CHECKPOINT: "application/octet-stream",
     ONNX: "application/octet-stream",
+    ONNX_INT8: "application/octet-stream",
     METRICS: "application/json",
     HISTORY: "application/json",
     CONFUSION_PNG: "image/png",

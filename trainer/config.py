@@ -35,6 +35,9 @@ class TrainSettings(BaseModel):
         0.1, ge=0, le=1, description="backbone learning rate = learning_rate x this (0: head only)"
     )
     freeze_batchnorm: bool = Field(True, description="BatchNorm keeps its pretrained statistics")
+    int8: bool = Field(
+        False, description="also export model.int8.onnx (calibrated on train images): ~3x faster on a CPU"
+    )
     num_workers: int | None = Field(
         None, ge=0, le=64, description="data loader processes; default: automatic"
     )

@@ -31,6 +31,7 @@ from trainer.catalogue import ArchitectureSpec, classifier_head
 from trainer.config import TrainSettings
 from trainer.data import (
     ImageDataset,
+    Sample,
     TrainData,
     class_weights,
     eval_transform,
@@ -291,6 +292,9 @@ def fine_tune(
         [ImageDataset(data.val, evaluation)[i][0] for i in range(min(len(data.val), ONNX_CHECK_IMAGES))]
     )
     metrics["onnx_max_abs_diff"] = export_onnx(model, check_inputs, out_dir / artifacts.ONNX)
+    if settings.int8:
+        report(phase="quantizing")
+        metrics["int8"] = _export_int8(out_dir, data.train, evaluation, val_loader, logits, labels)
     metrics["device"] = str(device.device)
     metrics["seconds"] = time.monotonic() - started
     artifacts.write_json(out_dir / artifacts.METRICS, metrics)
@@ -404,6 +408,29 @@ class _Progress:
             eta_seconds=self._eta(epoch + 1, 0) if epoch < self._epochs else 0.0,
             history=history,
         )
+
+
+def _export_int8(
+    out_dir: Path,
+    train: list[Sample],
+    evaluation: Callable,
+    val_loader: torch.utils.data.DataLoader,
+    logits: np.ndarray,
+    labels: np.ndarray,
+) -> dict[str, float]:
+    """model.int8.onnx calibrated on train images spread over every class; its accuracy and agreement with
+    the float model (logits) on the validation images. A failed quantization costs the int8 file only: the
+    training stands, and the metrics say why (`{"error": ...}`)."""
+    from trainer.quantize import CALIBRATION_IMAGES, compare_int8, quantize_int8
+
+    spread = train[:: max(1, len(train) // CALIBRATION_IMAGES)][:CALIBRATION_IMAGES]
+    calibration = make_loader(ImageDataset(spread, evaluation), val_loader.batch_size or 1, 0)
+    path = out_dir / artifacts.ONNX_INT8
+    try:
+        quantize_int8(out_dir / artifacts.ONNX, path, (images.numpy() for images, _ in calibration))
+    except Exception as exc:  # noqa: BLE001 - ONNX Runtime's quantizer raises bare Exceptions
+        return {"error": f"int8 quantization failed: {exc}"}
+    return compare_int8(path, (images.numpy() for images, _ in val_loader), logits, labels)
 
 
 def _check_data(data: TrainData) -> None:

@@ -50,7 +50,7 @@ def create_app(services: Services | None = None) -> FastAPI:
     app.state.api_token = token
 
     @app.get("/api/health", tags=["health"])
-    def health() -> dict[str, str]:
+    async def health() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
     for module_name in API_ROUTERS:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, UploadFile
+from starlette.concurrency import run_in_threadpool
 
 from cvat_bridge.api.deps import services
 from cvat_bridge.services import Services
@@ -14,14 +15,24 @@ router = APIRouter(tags=["predict"])
 
 
 @router.post("/models/{model_id}/predict")
-def predict(
+async def predict(
     model_id: int,
     file: list[UploadFile] = File(default=[], description="one or more images, in the order of the answer"),
     top_k: int = Form(5, ge=1, le=1000, description="how many of the most likely classes to list"),
     threshold: float = Form(0.0, ge=0.0, le=1.0, description="below this confidence the label is null"),
     svc: Services = Depends(services),
 ) -> dict[str, list[dict[str, Any]]]:
-    """`{"predictions": [{"label", "confidence", "top_k": [{"label", "confidence"}, ...]}, ...]}`."""
+    """`{"predictions": [{"label", "confidence", "top_k": [{"label", "confidence"}, ...]}, ...]}`.
+
+    The form is parsed on the event loop; everything else runs in one worker thread (a sync route would cost
+    a second thread hop to validate its answer: ~0.4 ms each on a small VM, next to a few ms of inference).
+    """
+    return await run_in_threadpool(_predict, svc, model_id, file, top_k, threshold)
+
+
+def _predict(
+    svc: Services, model_id: int, file: list[UploadFile], top_k: int, threshold: float
+) -> dict[str, list[dict[str, Any]]]:
     try:
         predictor = get_predictor(svc, model_id)
     except ModelNotFound as exc:

@@ -7,7 +7,7 @@
   cvat_bridge/runtime/              a verbatim copy of ``cvat_bridge.runtime`` (image reading, ONNX)
   cvat_bridge/__init__.py           an empty package around it (nothing else of the service)
   trainer/                          a verbatim copy of ``trainer`` (the GPU function builds the model)
-  model/                            model.json, model.onnx, weights.pt
+  model/                            model.json, model.onnx (+ model.int8.onnx), weights.pt
   README.md                         how to deploy it by hand
 """
 
@@ -34,7 +34,7 @@ from cvat_bridge.services import Services
 
 VARIANTS = {"cpu": "function.yaml", "gpu": "function-gpu.yaml"}
 SOURCE_FILES = ("main.py", "torch_classifier.py", "README.md")
-MODEL_FILES = ("model.json", "model.onnx", "weights.pt")
+MODEL_FILES = ("model.json", "model.onnx", "model.int8.onnx", "weights.pt")
 REQUIREMENTS = {
     "requirements.txt": ("numpy", "pillow", "onnxruntime"),
     "requirements-gpu.txt": ("numpy", "pillow", "onnxruntime", "torch", "torchvision", "timm"),

@@ -25,9 +25,10 @@ def cuda_available() -> bool:
 
 
 def load_onnx(model_dir: Path, threads: int) -> Predictor:
-    """The model's ``model.onnx`` on ONNX Runtime's CPU provider with ``threads`` intra-op threads."""
+    """The model's ONNX file (int8 when it has one) on ONNX Runtime's CPU provider, ``threads`` intra-op."""
     classifier = OnnxClassifier(model_dir, threads=threads)
-    return Predictor(classifier.classes, classifier.preprocessing, classifier.predict_batch, "onnxruntime")
+    backend = "onnxruntime:int8" if classifier.int8 else "onnxruntime"
+    return Predictor(classifier.classes, classifier.preprocessing, classifier.predict_batch, backend)
 
 
 def load_torch(model_dir: Path, device: str = "cuda") -> Predictor:

@@ -45,7 +45,7 @@ class Predictor:
     ) -> None:
         self.classes = list(classes)
         self.preprocessing = preprocessing
-        self.backend = backend  # "onnxruntime" | "torch:<device>"
+        self.backend = backend  # "onnxruntime" | "onnxruntime:int8" | "torch:<device>"
         self._probabilities = probabilities
 
     def probabilities(self, images: Sequence[Image.Image]) -> np.ndarray:

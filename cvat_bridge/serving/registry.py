@@ -17,7 +17,7 @@ from cvat_bridge.services import Services
 from cvat_bridge.serving.backends import load_predictor
 from cvat_bridge.serving.predictor import Predictor
 
-MODEL_FILES = ("model.json", "model.onnx", "weights.pt")
+MODEL_FILES = ("model.json", "model.onnx", "model.int8.onnx", "weights.pt")
 
 
 class ModelNotFound(LookupError):

@@ -40,6 +40,7 @@ def test_train_page_to_models_page(page: Page, services: Services) -> None:
     page.fill("#s-size", "32")
     page.select_option("#s-augmentation", "none")
     page.uncheck("#s-pretrained")
+    page.check("#s-int8")
     page.click("#train-button")
 
     page.wait_for_url(re.compile(r"/models#\d+$"))
@@ -56,6 +57,11 @@ def test_train_page_to_models_page(page: Page, services: Services) -> None:
     expect(page.locator("#confusion-matrix tbody tr")).to_have_count(3)
     expect(page.locator("#per-class tbody tr")).to_have_count(4)  # 3 classes + macro
     expect(page.locator("#detail-results")).to_contain_text("model.onnx")
+    expect(page.locator("#detail-results")).to_contain_text("model.int8.onnx")
+    expect(page.locator("#detail-metrics")).to_contain_text(
+        re.compile(r"int8 model.*% agreement with the float model")
+    )
+    assert metrics["int8"]["agreement"] >= 0.5
     expect(row).to_contain_text(f"{100 * metrics['accuracy']:.1f}%")
 
     # A long training started elsewhere (the API): it appears, with live progress; then Cancel.

@@ -133,6 +133,7 @@ function results(model) {
       ["Trained on", `${m.device}, ${seconds(m.seconds)}`],
       ["ONNX vs torch", `max |Δ logit| ${Number(m.onnx_max_abs_diff).toExponential(1)}`],
     ];
+    if (m.int8) facts.push(["int8 model", m.int8.error || `${percent(m.int8.accuracy)} validation accuracy, ${percent(m.int8.agreement)} agreement with the float model, ${m.int8.size_mb} MB`]);
     parts.push(el("dl", { class: "facts", id: "detail-metrics" }, facts.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)])));
     parts.push(el("h3", {}, "Per class (validation)"), perClassTable(m));
     parts.push(el("h3", {}, "Confusion matrix (validation)"), confusionTable(m.confusion_matrix));
