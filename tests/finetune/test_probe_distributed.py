@@ -8,21 +8,17 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.helpers.images import write_class_folders
+from tests.helpers.models import colour_train_data
 from tests.trainer.test_distributed import SETTINGS, GroupNormResNet18
 from trainer import artifacts
 from trainer.config import TrainSettings
-from trainer.data import TrainData
 from trainer.distributed import fine_tune_distributed
 from trainer.engine import fine_tune
 
 
 @pytest.mark.slow
 def test_two_processes_fit_the_probe_head_one_process_fits(tmp_path: Path) -> None:
-    folders = write_class_folders(tmp_path / "images", dict.fromkeys(["red", "green", "blue"], 8))
-    classes = ["blue", "green", "red"]
-    samples = [(str(path), classes.index(path.parent.name)) for path in sorted(folders.rglob("*.jpg"))]
-    data = TrainData(classes, train=samples[::2], val=samples[1::2], test=[])
+    data = colour_train_data(tmp_path / "images", per_class=8)
     # "pretrained" turns the recipe on (the weights stay random: the probe fits a head all the same).
     settings = TrainSettings.model_validate(
         {

@@ -8,10 +8,9 @@ import timm
 import torch
 from torch import nn
 
-from tests.helpers.images import write_class_folders
+from tests.helpers.models import colour_train_data
 from tests.trainer.test_distributed import SETTINGS, GroupNormResNet18
 from trainer.config import TrainSettings
-from trainer.data import TrainData
 from trainer.engine import Device, fine_tune
 from trainer.recipe import Recipe
 
@@ -101,10 +100,7 @@ def test_probe_is_the_default_for_a_pretrained_backbone() -> None:
 
 
 def test_fine_tuning_keeps_the_probe_head_when_no_epoch_beats_it(tmp_path: Path) -> None:
-    folders = write_class_folders(tmp_path / "images", dict.fromkeys(["red", "green", "blue"], 8))
-    classes = ["blue", "green", "red"]
-    samples = [(str(path), classes.index(path.parent.name)) for path in sorted(folders.rglob("*.jpg"))]
-    data = TrainData(classes, train=samples[::2], val=samples[1::2], test=[])
+    data = colour_train_data(tmp_path / "images", per_class=8)
     # A learning rate far too high wrecks every epoch; the probe head alone already tells the colours apart.
     settings = TrainSettings.model_validate(
         {**SETTINGS, "epochs": 2, "pretrained": True, "warmup_epochs": 0, "backbone_lr_scale": 1}

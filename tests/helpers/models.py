@@ -18,7 +18,8 @@ from cvat_bridge.ingest.registry import ImportedImage, register_collection
 from cvat_bridge.jobs.runner import run_job
 from cvat_bridge.services import Services
 from cvat_bridge.training import create_training, get_model
-from tests.helpers.images import class_image, image_bytes
+from tests.helpers.images import class_image, image_bytes, write_class_folders
+from trainer.data import TrainData
 
 TINY_SETTINGS: dict[str, Any] = {
     "epochs": 3,
@@ -115,3 +116,11 @@ def trained_model_dir(services: Services, model_id: int) -> Path:
 def tiny_model(services: Services) -> int:
     """The id of a freshly trained 3-class (red, green, blue) resnet18 at 32 px."""
     return train_tiny_model(services)
+
+
+def colour_train_data(root: Path, per_class: int) -> TrainData:
+    """TrainData of generated red/green/blue images (no database): every other image of a class is val."""
+    folders = write_class_folders(root, dict.fromkeys(["red", "green", "blue"], per_class))
+    classes = ["blue", "green", "red"]
+    samples = [(str(path), classes.index(path.parent.name)) for path in sorted(folders.rglob("*.jpg"))]
+    return TrainData(classes, train=samples[::2], val=samples[1::2], test=[])

@@ -23,12 +23,16 @@ from cvat_bridge.runtime.imaging import Preprocessing, open_image, preprocess
 from cvat_bridge.services import Services, set_services
 from cvat_bridge.training import create_training, get_model
 from tests.conftest import make_settings
-from tests.helpers.images import write_class_folders
-from tests.helpers.models import TINY_SETTINGS, make_color_collection, train_model, trained_model_dir
+from tests.helpers.models import (
+    TINY_SETTINGS,
+    colour_train_data,
+    make_color_collection,
+    train_model,
+    trained_model_dir,
+)
 from trainer import artifacts
 from trainer.artifacts import load_torch_model
 from trainer.config import TrainSettings
-from trainer.data import TrainData
 from trainer.distributed import ShardedSampler, fine_tune_distributed
 from trainer.engine import fine_tune
 from trainer.torchvision_models import TorchvisionArchitecture
@@ -167,10 +171,7 @@ class GroupNormResNet18(TorchvisionArchitecture):
 
 @pytest.mark.slow
 def test_without_batch_statistics_two_processes_compute_what_one_computes(tmp_path: Path) -> None:
-    folders = write_class_folders(tmp_path / "images", dict.fromkeys(["red", "green", "blue"], 10))
-    classes = ["blue", "green", "red"]
-    samples = [(str(path), classes.index(path.parent.name)) for path in sorted(folders.rglob("*.jpg"))]
-    data = TrainData(classes, train=samples[::2], val=samples[1::2], test=[])  # val: 15 images
+    data = colour_train_data(tmp_path / "images", per_class=10)  # val: 15 images
     settings = TrainSettings.model_validate(
         {**SETTINGS, "epochs": 2, "imbalance": "sampler", "num_workers": 1}
     )
