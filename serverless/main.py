@@ -6,10 +6,10 @@ the most likely class reaches the threshold, ``[]`` otherwise. A body or image w
 400 with ``{"detail": "..."}``.
 
 This folder is rendered per model version: ``model/`` holds the artifacts (``model.json``, ``model.onnx``,
-``weights.pt``), ``cvat_bridge/runtime/`` the service's own image reading and ONNX Runtime code (a verbatim
-copy) and ``trainer/`` the service's model builders (for the GPU function). The CPU
-function (``function.yaml``) serves ONNX Runtime; the GPU one (``function-gpu.yaml``, environment
-``CVAT_BRIDGE_DEVICE=cuda``) serves torch.
+``model.int8.onnx`` for a model trained with ``int8``, ``weights.pt``), ``cvat_bridge/runtime/`` the service's
+own image reading and ONNX Runtime code (a verbatim copy) and ``trainer/`` the service's model builders (for
+the GPU function). The CPU function (``function.yaml``) serves ONNX Runtime (the int8 model where there is
+one); the GPU one (``function-gpu.yaml``, environment ``CVAT_BRIDGE_DEVICE=cuda``) serves torch.
 """
 
 from __future__ import annotations

@@ -21,6 +21,9 @@ HISTORY = "history.json"
 CONFUSION_PNG = "confusion_matrix.png"
 SPLIT = "split.json"
 
+# What serving reads (the API's predictor, the Nuclio function): model.int8.onnx only where it was made.
+SERVED = (MODEL_JSON, ONNX, ONNX_INT8, WEIGHTS)
+
 # Downloadable artifacts and their media types.
 ARTIFACTS: dict[str, str] = {
     MODEL_JSON: "application/json",

@@ -417,7 +417,7 @@ def _export_int8(
     val_loader: torch.utils.data.DataLoader,
     logits: np.ndarray,
     labels: np.ndarray,
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """model.int8.onnx calibrated on train images spread over every class; its accuracy and agreement with
     the float model (logits) on the validation images. A failed quantization costs the int8 file only: the
     training stands, and the metrics say why (`{"error": ...}`)."""

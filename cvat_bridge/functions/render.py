@@ -31,10 +31,10 @@ import yaml
 from cvat_bridge.db import Model
 from cvat_bridge.runtime.onnx_classifier import read_model_info
 from cvat_bridge.services import Services
+from trainer import artifacts
 
 VARIANTS = {"cpu": "function.yaml", "gpu": "function-gpu.yaml"}
 SOURCE_FILES = ("main.py", "torch_classifier.py", "README.md")
-MODEL_FILES = ("model.json", "model.onnx", "model.int8.onnx", "weights.pt")
 REQUIREMENTS = {
     "requirements.txt": ("numpy", "pillow", "onnxruntime"),
     "requirements-gpu.txt": ("numpy", "pillow", "onnxruntime", "torch", "torchvision", "timm"),
@@ -149,7 +149,7 @@ def render_function(source: FunctionSource, folder: Path, threads: int = 1) -> P
         )
     (folder / "cvat_bridge" / "__init__.py").write_text('"""What this function runs of cvat-bridge."""\n')
     (folder / "model").mkdir()
-    for name in MODEL_FILES:
+    for name in artifacts.SERVED:
         if (source.model_dir / name).is_file():
             shutil.copy2(source.model_dir / name, folder / "model" / name)
     return folder

@@ -16,8 +16,7 @@ from cvat_bridge.db import Job, Model
 from cvat_bridge.services import Services
 from cvat_bridge.serving.backends import load_predictor
 from cvat_bridge.serving.predictor import Predictor
-
-MODEL_FILES = ("model.json", "model.onnx", "model.int8.onnx", "weights.pt")
+from trainer import artifacts
 
 
 class ModelNotFound(LookupError):
@@ -96,7 +95,7 @@ def check_model(services: Services, model_id: int) -> str:
 def fingerprint(model_dir: Path, job_id: str) -> tuple:
     """Identity of the model's files: a retrained or replaced model gets a different one."""
     stats = []
-    for name in MODEL_FILES:
+    for name in artifacts.SERVED:
         try:
             stat = (model_dir / name).stat()
         except FileNotFoundError:
