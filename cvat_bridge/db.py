@@ -24,7 +24,7 @@ from sqlalchemy import (
     create_engine,
     event,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
 
@@ -148,11 +148,21 @@ class Database:
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A transaction: committed when the block ends, rolled back if it raises."""
+        self._after_fork()
+        with self._sessions.begin() as session:
+            yield session
+
+    @contextmanager
+    def connection(self) -> Iterator[Connection]:
+        """A plain connection, for reads on a hot path: ~0.1 ms a query where an ORM session costs ~1 ms."""
+        self._after_fork()
+        with self.engine.connect() as connection:
+            yield connection
+
+    def _after_fork(self) -> None:
         if os.getpid() != self._pid:  # a forked job process must not share its parent's connections
             self.engine.dispose(close=False)
             self._pid = os.getpid()
-        with self._sessions.begin() as session:
-            yield session
 
     def dispose(self) -> None:
         self.engine.dispose()
