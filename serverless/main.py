@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from cvat_bridge.runtime.imaging import ImageReadError, open_image
+from cvat_bridge.runtime.imaging import ImageReadError, Preprocessing, open_image
 
 MODEL_DIR = Path(__file__).resolve().parent / "model"
 CONFIDENCE_ATTRIBUTE = "confidence"  # number attribute 0-100 declared on every spec label
@@ -52,17 +52,18 @@ def init_context(context: Any) -> None:
 
 def handler(context: Any, event: Any) -> Any:
     """One frame in, its tag (or nothing) out."""
+    classifier = context.user_data.classifier
     try:
-        image, threshold = read_request(event.body, context.user_data.max_pixels)
+        image, threshold = read_request(event.body, context.user_data.max_pixels, classifier.preprocessing)
     except BadRequest as exc:
         return _json_response(context, {"detail": str(exc)}, 400)
-    classifier = context.user_data.classifier
     probabilities = classifier.predict_images([image])[0]
     return _json_response(context, tags(probabilities, classifier.classes, threshold), 200)
 
 
-def read_request(body: Any, max_pixels: int) -> tuple[Image.Image, float]:
-    """The image and threshold of a request body (a dict when sent as JSON, bytes or str otherwise)."""
+def read_request(body: Any, max_pixels: int, preprocessing: Preprocessing) -> tuple[Image.Image, float]:
+    """The image and threshold of a request body (a dict when sent as JSON, bytes or str otherwise); the
+    image decoded as the model's evaluation reads it (``preprocessing``)."""
     if isinstance(body, bytes | bytearray | str):
         try:
             body = json.loads(body or b"null")
@@ -75,7 +76,7 @@ def read_request(body: Any, max_pixels: int) -> tuple[Image.Image, float]:
     except (binascii.Error, ValueError) as exc:
         raise BadRequest(f'"image" is not valid base64 ({exc})') from exc
     try:
-        image = open_image(data, max_pixels=max_pixels)
+        image = open_image(data, max_pixels, preprocessing.resize_size)
     except ImageReadError as exc:
         raise BadRequest(f'"image" is not an image we can read: {exc}') from exc
     threshold = body.get("threshold") or 0.0

@@ -30,16 +30,29 @@ class TrainData:
 
 
 class ImageDataset(Dataset):
-    def __init__(self, samples: Sequence[Sample], transform: Callable[[Image.Image], torch.Tensor]) -> None:
+    """Samples read with ``open_image`` (``min_short_side``: see there) and transformed to tensors."""
+
+    def __init__(
+        self,
+        samples: Sequence[Sample],
+        transform: Callable[[Image.Image], torch.Tensor],
+        min_short_side: int | None = None,
+    ) -> None:
         self.samples = samples
         self.transform = transform
+        self.min_short_side = min_short_side
 
     def __len__(self) -> int:
         return len(self.samples)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         path, label = self.samples[index]
-        return self.transform(open_image(path)), label
+        return self.transform(open_image(path, min_short_side=self.min_short_side)), label
+
+
+def eval_dataset(samples: Sequence[Sample], spec: Preprocessing) -> ImageDataset:
+    """Samples read and preprocessed exactly as serving reads and preprocesses an upload."""
+    return ImageDataset(samples, eval_transform(spec), spec.resize_size)
 
 
 def eval_transform(spec: Preprocessing) -> Callable[[Image.Image], torch.Tensor]:

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from cvat_bridge.runtime.imaging import Preprocessing
 from trainer import artifacts
 from trainer.catalogue import ArchitectureSpec, classifier_head
 from trainer.config import TrainSettings
@@ -34,7 +35,7 @@ from trainer.data import (
     Sample,
     TrainData,
     class_weights,
-    eval_transform,
+    eval_dataset,
     make_loader,
     resolve_workers,
     train_sampler,
@@ -183,12 +184,13 @@ def fine_tune(
         pin_memory=pin,
     )
     train_loader = placement.train_loader(train_loader)
-    evaluation = eval_transform(preprocessing)
-    val_loader = make_loader(ImageDataset(data.val, evaluation), settings.batch_size, workers, pin_memory=pin)
+    val_loader = make_loader(
+        eval_dataset(data.val, preprocessing), settings.batch_size, workers, pin_memory=pin
+    )
 
     # Loss, optimiser, schedule.
     weights = class_weights(data.train, num_classes) if settings.imbalance == "weighted_loss" else None
-    probe_loader = make_loader(ImageDataset(data.train, evaluation), settings.batch_size, workers)
+    probe_loader = make_loader(eval_dataset(data.train, preprocessing), settings.batch_size, workers)
     probe = recipe.init_head(model, probe_loader, device, weights, check_cancelled, pretrained_head)
     criterion = nn.CrossEntropyLoss(weight=weights.to(device.device) if weights is not None else None)
     optimizer = torch.optim.AdamW(
@@ -269,7 +271,7 @@ def fine_tune(
     _, logits, labels = evaluate(model, val_loader, device)
     metrics = classification_metrics(logits, labels, data.classes)
     if data.test:
-        test_loader = make_loader(ImageDataset(data.test, evaluation), settings.batch_size, workers)
+        test_loader = make_loader(eval_dataset(data.test, preprocessing), settings.batch_size, workers)
         _, test_logits, test_labels = evaluate(model, test_loader, device)
         metrics["test"] = classification_metrics(test_logits, test_labels, data.classes)
     metrics.update(
@@ -288,13 +290,12 @@ def fine_tune(
     )
 
     report(phase="exporting")
-    check_inputs = torch.stack(
-        [ImageDataset(data.val, evaluation)[i][0] for i in range(min(len(data.val), ONNX_CHECK_IMAGES))]
-    )
+    check_images = eval_dataset(data.val[:ONNX_CHECK_IMAGES], preprocessing)
+    check_inputs = torch.stack([check_images[i][0] for i in range(len(check_images))])
     metrics["onnx_max_abs_diff"] = export_onnx(model, check_inputs, out_dir / artifacts.ONNX)
     if settings.int8:
         report(phase="quantizing")
-        metrics["int8"] = _export_int8(out_dir, data.train, evaluation, val_loader, logits, labels)
+        metrics["int8"] = _export_int8(out_dir, data.train, preprocessing, val_loader, logits, labels)
     metrics["device"] = str(device.device)
     metrics["seconds"] = time.monotonic() - started
     artifacts.write_json(out_dir / artifacts.METRICS, metrics)
@@ -413,7 +414,7 @@ class _Progress:
 def _export_int8(
     out_dir: Path,
     train: list[Sample],
-    evaluation: Callable,
+    preprocessing: Preprocessing,
     val_loader: torch.utils.data.DataLoader,
     logits: np.ndarray,
     labels: np.ndarray,
@@ -424,7 +425,7 @@ def _export_int8(
     from trainer.quantize import CALIBRATION_IMAGES, compare_int8, quantize_int8
 
     spread = train[:: max(1, len(train) // CALIBRATION_IMAGES)][:CALIBRATION_IMAGES]
-    calibration = make_loader(ImageDataset(spread, evaluation), val_loader.batch_size or 1, 0)
+    calibration = make_loader(eval_dataset(spread, preprocessing), val_loader.batch_size or 1, 0)
     path = out_dir / artifacts.ONNX_INT8
     try:
         quantize_int8(out_dir / artifacts.ONNX, path, (images.numpy() for images, _ in calibration))

@@ -48,6 +48,7 @@ def _predict(
         images = read_images(
             ((upload.filename or "upload", upload.file.read()) for upload in file),
             svc.settings.max_image_pixels,
+            predictor.preprocessing.resize_size,
         )
     except BadImage as exc:
         raise HTTPException(422, str(exc)) from exc

@@ -38,7 +38,9 @@ def predict(model: str, images: tuple[Path, ...], top_k: int, threshold: float) 
     failed = False
     for path in images:
         try:
-            image = read_images([(str(path), path)], services.settings.max_image_pixels)
+            image = read_images(
+                [(str(path), path)], services.settings.max_image_pixels, predictor.preprocessing.resize_size
+            )
         except BadImage as exc:
             click.echo(f"error: {exc}", err=True)
             failed = True

@@ -68,12 +68,14 @@ def annotate_task(
     new_tags: list[models.LabeledImageRequest] = []
     done = 0
     progress(stage="predicting", frames_done=0, frames_total=len(frames))
+    max_pixels, short_side = services.settings.max_image_pixels, predictor.preprocessing.resize_size
     for batch in _batches(iter_frames(task, frames), BATCH_FRAMES):
         check_cancelled()
         readable = []
         for frame, data in batch:
             try:
-                readable.append((frame, open_image(data, services.settings.max_image_pixels)))
+                image = open_image(data, max_pixels, short_side)
+                readable.append((frame, image))
             except ImageReadError:
                 counts["frames_unreadable"] += 1
         predictions = predictor.predict([image for _, image in readable], top_k=1, threshold=threshold)

@@ -8,6 +8,7 @@ grayscale, alpha) converted to 8-bit RGB; files on disk are never rewritten.
 from __future__ import annotations
 
 import io
+import math
 import os
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -58,9 +59,17 @@ class Preprocessing:
 
 
 def open_image(
-    source: str | os.PathLike | bytes | IO[bytes], max_pixels: int = DEFAULT_MAX_PIXELS
+    source: str | os.PathLike | bytes | IO[bytes],
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    min_short_side: int | None = None,
 ) -> Image.Image:
-    """Decode an image fully and normalise it to 8-bit RGB with its EXIF orientation applied."""
+    """Decode an image and normalise it to 8-bit RGB with its EXIF orientation applied.
+
+    ``min_short_side``: a JPEG whose short side is at least twice this is decoded at 1/2, 1/4 or 1/8 scale
+    (libjpeg's DCT scaling), its short side kept at least this long. Evaluation and serving pass the resize
+    size (``Preprocessing.resize_size``): a 1920x1080 frame reads ~4x faster, and the model input differs
+    from a full decode's only as two good downscaling filters differ. Other formats decode fully.
+    """
     if isinstance(source, bytes):
         source = io.BytesIO(source)
     try:
@@ -68,6 +77,8 @@ def open_image(
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(source) as image:
                 _check_pixels(image.size, max_pixels)
+                if min_short_side:
+                    _decode_smaller(image, min_short_side)
                 image.load()
                 return to_rgb(image)
     except ImageReadError:
@@ -82,6 +93,14 @@ def _check_pixels(size: tuple[int, int], max_pixels: int) -> None:
     width, height = size
     if width * height > max_pixels:
         raise ImageReadError(f"image has {width}x{height} pixels, more than the limit of {max_pixels}")
+
+
+def _decode_smaller(image: Image.Image, min_short_side: int) -> None:
+    """Ask the decoder for the smallest scale that keeps the short side >= ``min_short_side`` (JPEG only)."""
+    width, height = image.size
+    scale = min_short_side / min(width, height)
+    if scale <= 0.5:
+        image.draft(None, (math.ceil(width * scale), math.ceil(height * scale)))
 
 
 def to_rgb(image: Image.Image) -> Image.Image:

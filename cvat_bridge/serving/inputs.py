@@ -21,12 +21,17 @@ class BadImage(ValueError):
         self.name = name
 
 
-def read_images(files: Iterable[tuple[str, bytes | str | os.PathLike]], max_pixels: int) -> list[Image.Image]:
-    """RGB images of ``(name, data or path)`` pairs, in order; raises BadImage on the first bad one."""
+def read_images(
+    files: Iterable[tuple[str, bytes | str | os.PathLike]], max_pixels: int, min_short_side: int | None = None
+) -> list[Image.Image]:
+    """RGB images of ``(name, data or path)`` pairs, in order; raises BadImage on the first bad one.
+
+    ``min_short_side``: see ``open_image`` (pass the predictor's ``preprocessing.resize_size``).
+    """
     images = []
     for name, source in files:
         try:
-            images.append(open_image(source, max_pixels=max_pixels))
+            images.append(open_image(source, max_pixels, min_short_side))
         except ImageReadError as exc:
             raise BadImage(name, _OBJECT_REPR.sub("", str(exc))) from exc
     return images

@@ -67,7 +67,8 @@ def torch_probabilities(model_dir: Path, files: list[tuple[str, bytes]]) -> np.n
     """What the trained torch model says: weights.pt in eager torch on training's evaluation input."""
     module, info = load_torch_model(model_dir)
     spec = Preprocessing.from_dict(info["preprocessing"])
-    batch = torch.from_numpy(np.stack([preprocess(open_image(data), spec) for _, data in files]))
+    images = [open_image(data, min_short_side=spec.resize_size) for _, data in files]
+    batch = torch.from_numpy(np.stack([preprocess(image, spec) for image in images]))
     with torch.inference_mode():
         return torch.softmax(module(batch), dim=1).numpy()
 

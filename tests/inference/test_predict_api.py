@@ -14,7 +14,7 @@ from PIL import Image
 from cvat_bridge.api.app import create_app
 from cvat_bridge.services import Services
 from tests.conftest import API_TOKEN, LiveServer, make_settings
-from tests.helpers.images import image_bytes
+from tests.helpers.images import class_image, image_bytes
 from tests.inference.conftest import Trained, add_model, sample_images, torch_probabilities
 
 
@@ -34,7 +34,8 @@ def assert_matches_torch(predictions: list[dict], expected: np.ndarray, classes:
 
 
 def test_predictions_equal_the_torch_model_in_upload_order(trained: Trained, client: TestClient) -> None:
-    files = sample_images(trained.classes)
+    frame = class_image("red", 7, size=(640, 480))
+    files = [*sample_images(trained.classes), ("frame.jpg", image_bytes(frame))]  # decoded at 1/8 scale
     answer = client.post(f"/api/models/{trained.model_id}/predict", files=upload(files), data={"top_k": "2"})
     assert answer.status_code == 200, answer.text
     expected = torch_probabilities(trained.model_dir, files)

@@ -23,7 +23,8 @@ def _val_inputs(services: Services, model_id: int) -> tuple[np.ndarray, list[str
     split = json.loads((folder / "split.json").read_text())
     spec = Preprocessing.from_dict(info["preprocessing"])
     collection_dir = services.storage.collection_dir(info["collection"]["id"])
-    inputs = np.stack([preprocess(open_image(collection_dir / path), spec) for path, _ in split["val"]])
+    images = [open_image(collection_dir / path, min_short_side=spec.resize_size) for path, _ in split["val"]]
+    inputs = np.stack([preprocess(image, spec) for image in images])
     return inputs, [label for _, label in split["val"]], info["classes"]
 
 
