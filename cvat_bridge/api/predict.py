@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Depends, File, Form, HTTPException, UploadFile
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from cvat_bridge.api.deps import services
@@ -14,14 +14,31 @@ from cvat_bridge.serving import BadImage, ModelNotFound, ModelNotReady, get_pred
 router = APIRouter(tags=["predict"])
 
 
-@router.post("/models/{model_id}/predict")
+class ClassScoreOut(BaseModel):
+    label: str
+    confidence: float
+
+
+class PredictionOut(BaseModel):
+    label: str | None  # null below the threshold
+    confidence: float
+    top_k: list[ClassScoreOut]
+
+
+class PredictAnswer(BaseModel):
+    predictions: list[PredictionOut]  # in upload order
+
+
+# The answer is documented by PredictAnswer and built in the worker thread as JSON: validating it again
+# against the model on the event loop would cost more than it checks.
+@router.post("/models/{model_id}/predict", responses={200: {"model": PredictAnswer}})
 async def predict(
     model_id: int,
     file: list[UploadFile] = File(default=[], description="one or more images, in the order of the answer"),
     top_k: int = Form(5, ge=1, le=1000, description="how many of the most likely classes to list"),
     threshold: float = Form(0.0, ge=0.0, le=1.0, description="below this confidence the label is null"),
     svc: Services = Depends(services),
-) -> dict[str, list[dict[str, Any]]]:
+) -> JSONResponse:
     """`{"predictions": [{"label", "confidence", "top_k": [{"label", "confidence"}, ...]}, ...]}`.
 
     The form is parsed on the event loop; everything else runs in one worker thread (a sync route would cost
@@ -32,7 +49,7 @@ async def predict(
 
 def _predict(
     svc: Services, model_id: int, file: list[UploadFile], top_k: int, threshold: float
-) -> dict[str, list[dict[str, Any]]]:
+) -> JSONResponse:
     try:
         predictor = get_predictor(svc, model_id)
     except ModelNotFound as exc:
@@ -53,4 +70,4 @@ def _predict(
     except BadImage as exc:
         raise HTTPException(422, str(exc)) from exc
     predictions = predictor.predict(images, top_k=top_k, threshold=threshold)
-    return {"predictions": [prediction.to_dict() for prediction in predictions]}
+    return JSONResponse({"predictions": [prediction.to_dict() for prediction in predictions]})

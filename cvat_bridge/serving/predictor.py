@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
@@ -30,7 +30,9 @@ class Prediction:
     top_k: list[ClassScore]
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The API's answer for one image (by hand: ``dataclasses.asdict`` deep-copies, 20x slower)."""
+        top_k = [{"label": score.label, "confidence": score.confidence} for score in self.top_k]
+        return {"label": self.label, "confidence": self.confidence, "top_k": top_k}
 
 
 class Predictor:
