@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 import httpx
 import numpy as np
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from cvat_bridge.db import Model
 from cvat_bridge.jobs.store import claim_job, create_job, finish_job
@@ -236,7 +237,24 @@ def multipart_body(file_name: str, data: bytes) -> tuple[bytes, str]:
     return body, f"multipart/form-data; boundary={boundary}"
 
 
-def report(architecture: str, result: dict) -> None:
+def model_flops(architecture: str) -> float:
+    """FLOPs (2 per multiply-add) of one image through the model at its native size."""
+    spec = get_architecture(architecture)
+    module = spec.build(len(CLASSES), pretrained=False).eval()
+    size = spec.preprocessing().crop_size
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        module(torch.zeros(1, 3, size, size))
+    return counter.get_total_flops()
+
+
+def sgemm_flops_per_second() -> float:
+    """A one-thread 2048x2048 float32 matrix product in torch: a practical compute ceiling of this core."""
+    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    seconds = min(interleaved_timings({"sgemm": lambda: a @ b}, repeats=5, warmup=1)["sgemm"])
+    return 2 * 2048**3 / seconds
+
+
+def report(architecture: str, result: dict, flops: float, ceiling: float) -> None:
     ms = {name: (1000 * p50(values), 1000 * p95(values)) for name, values in result.items()}
     print(f"\n{architecture}")
     print(f"  {'path':38} {'p50 ms':>8} {'p95 ms':>8}")
@@ -267,6 +285,10 @@ def report(architecture: str, result: dict) -> None:
         f"  eager torch / ORT p50         = {torch_ratio:.2f}  (target >= 2: "
         f"{'met' if torch_ratio >= 2 else 'NOT met'}; the int8 copy: {ms['torch'][0] / ms['int8'][0]:.2f})"
     )
+    print(
+        f"  float compute: {flops / 1e9:.2f} GFLOP per image; ORT {flops / ms['ort'][0] / 1e6:.0f} GFLOP/s, "
+        f"eager torch {flops / ms['torch'][0] / 1e6:.0f} GFLOP/s; one-thread SGEMM here {ceiling / 1e9:.0f}"
+    )
 
 
 def main() -> None:
@@ -282,6 +304,7 @@ def main() -> None:
         data_dir = Path(tmp) / "data"
         services = Services(Settings(data_dir=data_dir, api_token=TOKEN))
         model_ids = {name: add_model(services, name) for name in args.architectures}
+        ceiling = sgemm_flops_per_second()
         service, service_url = start_service(data_dir)
         floor, floor_url = start_floor(data_dir)
         try:
@@ -291,10 +314,9 @@ def main() -> None:
                 f"{os.getloadavg()[0]:.2f}"
             )
             for name, model_id in model_ids.items():
-                report(
-                    name,
-                    bench_architecture(services, service_url, floor_url, model_id, args.calls, args.warmup),
-                )
+                urls = (service_url, floor_url)
+                result = bench_architecture(services, *urls, model_id, args.calls, args.warmup)
+                report(name, result, model_flops(name), ceiling)
         finally:
             for server in (service, floor):
                 server.terminate()
