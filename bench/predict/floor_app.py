@@ -1,5 +1,6 @@
 """The least a Python ASGI service does per prediction, for comparison: Starlette on uvicorn, the multipart
 form parsed, decode + ONNX Runtime in one worker thread, a JSON answer; no auth, checks, ranking or logs.
+``/predict-on-the-loop`` skips the worker thread, which no service should (it stalls every other request).
 
 bench/predict/run.py serves it beside cvat-bridge (same models, same image, one thread) to show how much of
 the HTTP time any such service pays on the machine at hand:
@@ -45,6 +46,13 @@ async def predict(request: Request) -> Response:
     return Response(answer, media_type="application/json")
 
 
+async def predict_on_the_loop(request: Request) -> Response:
+    """The same without the worker thread: no hop, but every other request waits while it runs."""
+    form = await request.form()
+    data = await form["file"].read()
+    return Response(classify(request.path_params["model_id"], data), media_type="application/json")
+
+
 async def health(request: Request) -> Response:
     return Response(b'{"status": "ok"}', media_type="application/json")
 
@@ -52,6 +60,7 @@ async def health(request: Request) -> Response:
 app = Starlette(
     routes=[
         Route("/predict/{model_id:int}", predict, methods=["POST"]),
+        Route("/predict-on-the-loop/{model_id:int}", predict_on_the_loop, methods=["POST"]),
         Route("/health", health),
     ]
 )
