@@ -76,7 +76,9 @@ def function_app(model_dir: Path) -> FastAPI:
     @app.post("/")
     async def handler(request: Request) -> list[dict]:
         body = await request.json()
-        probabilities = classifier.predict_images([open_image(base64.b64decode(body["image"]))])[0]
+        data = base64.b64decode(body["image"])
+        image = open_image(data, min_short_side=classifier.preprocessing.resize_size)
+        probabilities = classifier.predict_images([image])[0]
         best = int(probabilities.argmax())
         if probabilities[best] < body.get("threshold", 0.0):
             return []

@@ -78,7 +78,7 @@ def load_main(folder: Path):
 
 
 def raw_call(session: ort.InferenceSession, spec: Preprocessing, jpeg: bytes) -> np.ndarray:
-    batch = preprocess(open_image(jpeg), spec)[None]
+    batch = preprocess(open_image(jpeg, min_short_side=spec.resize_size), spec)[None]
     return session.run(["logits"], {"input": batch})[0]
 
 
@@ -106,7 +106,7 @@ def bench(architecture: str, work: Path, calls: int) -> dict[str, float]:
     onnx_file = str(source.model_dir / "model.onnx")
     session = ort.InferenceSession(onnx_file, options, providers=["CPUExecutionProvider"])
     spec = Preprocessing.from_dict(source.info["preprocessing"])
-    batch = preprocess(open_image(jpeg), spec)[None]
+    batch = preprocess(open_image(jpeg, min_short_side=spec.resize_size), spec)[None]
 
     handler_ms, raw_ms, ort_ms = [], [], []
     for index in range(calls + 10):  # interleaved, so load on the machine hits both alike
