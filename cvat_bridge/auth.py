@@ -1,7 +1,10 @@
-"""The API token: from the settings, or generated once and kept in the data dir."""
+"""The API token (from the settings, or generated once and kept in the data dir), and the download tokens
+derived from it."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import secrets
 from pathlib import Path
@@ -27,3 +30,10 @@ def ensure_api_token(settings: Settings, token_file: Path) -> tuple[str, bool]:
 
 def token_matches(presented: str, expected: str) -> bool:
     return secrets.compare_digest(presented.encode(), expected.encode())
+
+
+def function_download_token(api_token: str, model_id: int) -> str:
+    """A token that downloads one model's function zip and nothing else (an HMAC of the model id under the
+    API token): what a Nuclio build is given, so the dashboard, which shows build specs, never holds the API
+    token. Changing the API token retires every download token."""
+    return hmac.new(api_token.encode(), f"function-zip:{model_id}".encode(), hashlib.sha256).hexdigest()

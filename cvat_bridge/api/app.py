@@ -11,11 +11,13 @@ from fastapi import Depends, FastAPI
 
 from cvat_bridge import __version__
 from cvat_bridge.api.deps import require_token
+from cvat_bridge.api.functions import download_router
 from cvat_bridge.auth import ensure_api_token
 from cvat_bridge.jobs.queue import reap_lost_jobs_forever, recover_jobs
 from cvat_bridge.services import Services, get_services, set_services
 
-# Each module defines `router`; all of them sit under /api and need the token.
+# Each module defines `router`; all of them sit under /api and need the token (the function zip download
+# also takes its model's download token: api.functions.download_router).
 API_ROUTERS = (
     "cvat_bridge.api.collections",
     "cvat_bridge.api.architectures",
@@ -56,6 +58,7 @@ def create_app(services: Services | None = None) -> FastAPI:
     for module_name in API_ROUTERS:
         router = importlib.import_module(module_name).router
         app.include_router(router, prefix="/api", dependencies=[Depends(require_token)])
+    app.include_router(download_router, prefix="/api")  # its own check: the API token or a download token
 
     from cvat_bridge.web.pages import mount_pages
 

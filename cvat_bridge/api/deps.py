@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from cvat_bridge.auth import token_matches
+from cvat_bridge.auth import function_download_token, token_matches
 from cvat_bridge.services import Services
 
 _bearer = HTTPBearer(auto_error=False)
@@ -28,3 +28,14 @@ async def require_token(
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, "wrong API token", headers={"WWW-Authenticate": "Bearer"}
         )
+
+
+async def require_token_or_download_token(
+    model_id: int, request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)
+) -> None:
+    """The API token, or this model's function download token (``auth.function_download_token``)."""
+    if credentials is not None and token_matches(
+        credentials.credentials, function_download_token(request.app.state.api_token, model_id)
+    ):
+        return
+    await require_token(request, credentials)

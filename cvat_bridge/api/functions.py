@@ -12,7 +12,7 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel
 from starlette.background import BackgroundTask
 
-from cvat_bridge.api.deps import services
+from cvat_bridge.api.deps import require_token_or_download_token, services
 from cvat_bridge.functions.deploy import (
     DeploymentConflict,
     deployment_state,
@@ -30,6 +30,9 @@ from cvat_bridge.functions.render import (
 from cvat_bridge.services import Services
 
 router = APIRouter(tags=["functions"])
+# The function zip is also what a Nuclio build downloads, with the model's download token instead of the API
+# token: app.py mounts this router under /api without the API-token dependency.
+download_router = APIRouter(tags=["functions"], dependencies=[Depends(require_token_or_download_token)])
 
 
 class DeployRequest(BaseModel):
@@ -44,8 +47,8 @@ def _errors(exc: Exception) -> HTTPException:
     return HTTPException(409 if isinstance(exc, ModelNotReady | DeploymentConflict) else 400, str(exc))
 
 
-@router.get("/models/{model_id}/function")
-@router.get("/models/{model_id}/function.zip", include_in_schema=False)  # Nuclio wants an archive suffix
+@download_router.get("/models/{model_id}/function")
+@download_router.get("/models/{model_id}/function.zip", include_in_schema=False)  # Nuclio wants the suffix
 def download_function(model_id: int, svc: Services = Depends(services)) -> FileResponse:
     """The model's Nuclio function folder as a zip, for `nuctl deploy --path` (see serverless/README.md)."""
     try:

@@ -3,7 +3,8 @@
 ``start_deployment`` records the model's ``Deployment`` as ``deploying`` and queues a "deploy" job;
 ``run_deploy_job`` sends the function configuration to the Nuclio dashboard (project ``cvat``), with the code
 as an ``archive`` code entry: Nuclio downloads the model's function zip from this service
-(``<public_url>/api/models/<id>/function.zip``, with the API token in the download headers), builds the image
+(``<public_url>/api/models/<id>/function.zip``, with the model's download token in the download headers: it
+opens that zip and nothing else; the dashboard never sees the API token), builds the image
 and starts it. The job polls until the function is ready or failed (bounded), then removes the other
 deployed versions of the same model (deploying an older version is how one rolls back) and asks CVAT, when
 configured, whether it lists the function.
@@ -17,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from cvat_bridge.auth import ensure_api_token
+from cvat_bridge.auth import ensure_api_token, function_download_token
 from cvat_bridge.db import Deployment, Job, Model, utcnow
 from cvat_bridge.functions.nuclio import NuclioDashboard, NuclioError
 from cvat_bridge.functions.render import (
@@ -120,7 +121,7 @@ def run_deploy_job(ctx: JobContext) -> dict[str, Any]:
         config["spec"]["build"].update(
             codeEntryType="archive",
             path=params["archive_url"],
-            codeEntryAttributes={"headers": _download_headers(services)},
+            codeEntryAttributes={"headers": _download_headers(services, model_id)},
         )
         with nuclio_dashboard(services.settings) as dashboard:
             _record(services, model_id, "deploying", f"Nuclio is building {name}")
@@ -224,9 +225,10 @@ def _record(services: Services, model_id: int, state: str, message: str, in_cvat
         row.state, row.message, row.in_cvat, row.updated_at = state, message, in_cvat, utcnow()
 
 
-def _download_headers(services: Services) -> dict[str, str]:
-    token, _ = ensure_api_token(services.settings, services.storage.token_file)
-    return {"Authorization": f"Bearer {token}"}
+def _download_headers(services: Services, model_id: int) -> dict[str, str]:
+    """What Nuclio sends to download the zip: the model's download token, never the API token."""
+    api_token, _ = ensure_api_token(services.settings, services.storage.token_file)
+    return {"Authorization": f"Bearer {function_download_token(api_token, model_id)}"}
 
 
 def _latest_deploy_job(services: Services, model_id: int) -> Job | None:

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from cvat_bridge.auth import function_download_token
 from tests.conftest import API_TOKEN
 from tests.helpers.images import class_image, image_bytes
 from tests.serverless.conftest import CLASSES, Bridge
@@ -62,7 +63,11 @@ def test_deploy_makes_a_function_cvat_lists_and_runs(fresh_bridge: Bridge) -> No
     build = config["spec"]["build"]
     assert build["codeEntryType"] == "archive"
     assert build["path"] == f"{bridge.server.url}/api/models/{bridge.v1}/function.zip"
-    assert build["codeEntryAttributes"]["headers"] == AUTH  # how Nuclio downloads the zip from us
+    # How Nuclio downloads the zip from us: with this model's download token; the dashboard, which shows build
+    # specs to whoever can open it, never gets the API token.
+    token = function_download_token(API_TOKEN, bridge.v1)
+    assert build["codeEntryAttributes"]["headers"] == {"Authorization": f"Bearer {token}"}
+    assert API_TOKEN not in json.dumps(config)
 
     listed = cvat_function_ids(bridge)[name]
     assert listed["kind"] == "detector" and listed["version"] == 1

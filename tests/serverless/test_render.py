@@ -14,6 +14,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from cvat_bridge.auth import function_download_token
 from cvat_bridge.cli import main as cli
 from cvat_bridge.functions.render import function_name
 from tests.conftest import API_TOKEN
@@ -119,6 +120,21 @@ def test_zip_download_errors(bridge: Bridge) -> None:
     missing = httpx.get(f"{bridge.server.url}/api/models/999999/function", headers=headers)
     assert missing.status_code == 404 and "999999" in missing.json()["detail"]
     assert httpx.get(f"{bridge.server.url}/api/models/{bridge.v1}/function").status_code == 401
+
+
+def test_a_download_token_opens_its_own_models_zip_and_nothing_else(bridge: Bridge) -> None:
+    token = function_download_token(API_TOKEN, bridge.v1)
+    assert API_TOKEN not in token
+    headers = {"Authorization": f"Bearer {token}"}
+
+    def get(path: str) -> int:
+        return httpx.get(f"{bridge.server.url}/api{path}", headers=headers, timeout=120).status_code
+
+    assert get(f"/models/{bridge.v1}/function.zip") == 200
+    assert get(f"/models/{bridge.v2}/function.zip") == 401  # another model's zip
+    assert get(f"/models/{bridge.v1}") == 401  # the rest of the API
+    assert get("/models") == 401
+    assert function_download_token("another-api-token", bridge.v1) != token  # a new API token retires it
 
 
 def test_cli_export_writes_the_folder(
