@@ -31,11 +31,12 @@ async def require_token(
 
 
 async def require_token_or_download_token(
-    model_id: int, request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)
+    request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)
 ) -> None:
-    """The API token, or this model's function download token (``auth.function_download_token``)."""
-    if credentials is not None and token_matches(
-        credentials.credentials, function_download_token(request.app.state.api_token, model_id)
-    ):
-        return
+    """The API token, or the download token of the model in the path (``auth.function_download_token``)."""
+    model_id = str(request.path_params.get("model_id", ""))
+    if credentials is not None and model_id.isdigit():
+        expected = function_download_token(request.app.state.api_token, int(model_id))
+        if token_matches(credentials.credentials, expected):
+            return
     await require_token(request, credentials)
