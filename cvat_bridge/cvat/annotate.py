@@ -74,8 +74,7 @@ def annotate_task(
         readable = []
         for frame, data in batch:
             try:
-                image = open_image(data, max_pixels, short_side)
-                readable.append((frame, image))
+                readable.append((frame, open_image(data, max_pixels, short_side)))
             except ImageReadError:
                 counts["frames_unreadable"] += 1
         predictions = predictor.predict([image for _, image in readable], top_k=1, threshold=threshold)
