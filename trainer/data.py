@@ -52,18 +52,24 @@ class ImageDataset(Dataset):
 
 def eval_dataset(samples: Sequence[Sample], spec: Preprocessing) -> ImageDataset:
     """Samples read and preprocessed exactly as serving reads and preprocesses an upload."""
-    return ImageDataset(samples, eval_transform(spec), spec.resize_size)
+    return ImageDataset(samples, EvalTransform(spec), spec.resize_size)
 
 
-def eval_transform(spec: Preprocessing) -> Callable[[Image.Image], torch.Tensor]:
-    """The serving preprocessing, as a tensor."""
-    return lambda image: torch.from_numpy(preprocess(image, spec))
+class EvalTransform:
+    """The serving preprocessing, as a tensor. A class, not a closure: loader workers started by spawn or
+    forkserver receive the dataset (and so its transform) pickled."""
+
+    def __init__(self, spec: Preprocessing) -> None:
+        self.spec = spec
+
+    def __call__(self, image: Image.Image) -> torch.Tensor:
+        return torch.from_numpy(preprocess(image, self.spec))
 
 
 def train_transform(spec: Preprocessing, level: str) -> Callable[[Image.Image], torch.Tensor]:
     """Augmentation by level: none (the eval transform), light (crop + flip), strong (+ TrivialAugment)."""
     if level == "none":
-        return eval_transform(spec)
+        return EvalTransform(spec)
     interpolation = v2.InterpolationMode(spec.interpolation)
     scale = (0.6, 1.0) if level == "light" else (0.25, 1.0)
     steps: list[Callable] = [

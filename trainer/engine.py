@@ -297,6 +297,7 @@ def fine_tune(
         report(phase="quantizing")
         metrics["int8"] = _export_int8(out_dir, data.train, preprocessing, val_loader, logits, labels)
     metrics["device"] = str(device.device)
+    metrics["loader_workers"] = workers
     metrics["seconds"] = time.monotonic() - started
     artifacts.write_json(out_dir / artifacts.METRICS, metrics)
     return TrainResult(
