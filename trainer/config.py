@@ -24,17 +24,33 @@ class TrainSettings(BaseModel):
     patience: int = Field(
         5, ge=0, description="stop after this many epochs without a higher val accuracy; 0: never"
     )
-    imbalance: Literal["weighted_loss", "sampler", "none"] = "weighted_loss"
-    augmentation: Literal["none", "light", "strong"] = "light"
-    # Fine-tuning recipe for a pretrained backbone (trainer/recipe.py; defaults measured in bench/finetune).
-    head_init: Literal["probe", "random"] = Field(
-        "probe", description="probe: new head fitted on the frozen features first (LP-FT); random: as built"
+    imbalance: Literal["weighted_loss", "sampler", "none"] = Field(
+        "weighted_loss",
+        description="weighted_loss: loss weights by the square root of inverse class frequency; "
+        "sampler: class-balanced batches; none",
     )
-    warmup_epochs: int = Field(1, ge=0, le=1000, description="first epochs train the new head only")
+    augmentation: Literal["none", "light", "strong"] = Field(
+        "light", description="light: random-resized crops (+ flips); strong: + TrivialAugment; none"
+    )
+    flips: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="horizontal flips in the augmentation; auto: on unless the train images show that "
+        "mirroring changes the class (digits, letters, arrows)",
+    )
+    # Fine-tuning recipe for a pretrained backbone (trainer/recipe.py; defaults chosen in bench/quality).
+    linear_probe: bool = Field(
+        True,
+        description="fit a linear head on the frozen pretrained features first; it is kept ('epoch 0') "
+        "when no fine-tuned epoch beats it",
+    )
+    head_init: Literal["random", "probe"] = Field(
+        "random", description="the head fine-tuning starts from: random, or the linear probe's (LP-FT)"
+    )
+    warmup_epochs: int = Field(0, ge=0, le=1000, description="first epochs train the new head only")
     backbone_lr_scale: float = Field(
-        0.1, ge=0, le=1, description="backbone learning rate = learning_rate x this (0: head only)"
+        1.0, ge=0, le=1, description="backbone learning rate = learning_rate x this (0: head only)"
     )
-    freeze_batchnorm: bool = Field(True, description="BatchNorm keeps its pretrained statistics")
+    freeze_batchnorm: bool = Field(False, description="BatchNorm keeps its pretrained statistics")
     int8: bool = Field(
         False, description="also export model.int8.onnx (calibrated on train images): ~3x faster on a CPU"
     )

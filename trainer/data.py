@@ -66,8 +66,11 @@ class EvalTransform:
         return torch.from_numpy(preprocess(image, self.spec))
 
 
-def train_transform(spec: Preprocessing, level: str) -> Callable[[Image.Image], torch.Tensor]:
-    """Augmentation by level: none (the eval transform), light (crop + flip), strong (+ TrivialAugment)."""
+def train_transform(
+    spec: Preprocessing, level: str, flips: bool = True
+) -> Callable[[Image.Image], torch.Tensor]:
+    """Augmentation by level: none (the eval transform), light (random-resized crop, + horizontal flip when
+    flips), strong (+ TrivialAugment)."""
     if level == "none":
         return EvalTransform(spec)
     interpolation = v2.InterpolationMode(spec.interpolation)
@@ -75,7 +78,7 @@ def train_transform(spec: Preprocessing, level: str) -> Callable[[Image.Image], 
     steps: list[Callable] = [
         v2.PILToTensor(),
         v2.RandomResizedCrop(spec.crop_size, scale=scale, interpolation=interpolation, antialias=True),
-        v2.RandomHorizontalFlip(),
+        *([v2.RandomHorizontalFlip()] if flips else []),
     ]
     if level == "strong":
         steps.append(v2.TrivialAugmentWide(interpolation=interpolation))
@@ -83,12 +86,15 @@ def train_transform(spec: Preprocessing, level: str) -> Callable[[Image.Image], 
     return v2.Compose(steps)
 
 
-def class_weights(samples: Sequence[Sample], num_classes: int) -> torch.Tensor:
-    """Inverse-frequency weights (1.0 for a balanced set); classes without samples get 0."""
+def class_weights(samples: Sequence[Sample], num_classes: int, power: float = 0.5) -> torch.Tensor:
+    """Inverse-frequency weights to the given power (1.0 for a balanced set); classes without samples get 0.
+
+    The loss uses the square root: full inverse frequency (power 1) over-predicts rare classes and cost
+    accuracy in bench/quality's imbalanced case; the balancing sampler uses power 1."""
     counts = Counter(label for _, label in samples)
     total = len(samples)
     return torch.tensor(
-        [total / (num_classes * counts[c]) if counts[c] else 0.0 for c in range(num_classes)],
+        [(total / (num_classes * counts[c])) ** power if counts[c] else 0.0 for c in range(num_classes)],
         dtype=torch.float32,
     )
 
@@ -99,7 +105,7 @@ def train_sampler(
     """A class-balancing sampler when asked; None means plain shuffling."""
     if not balanced:
         return None
-    weights = class_weights(samples, num_classes)
+    weights = class_weights(samples, num_classes, power=1.0)
     per_sample = torch.tensor([float(weights[label]) for _, label in samples], dtype=torch.double)
     return WeightedRandomSampler(per_sample, num_samples=len(samples), replacement=True, generator=generator)
 

@@ -42,7 +42,16 @@ from torch.utils.data import DataLoader, Sampler, Subset
 from trainer.catalogue import ArchitectureSpec
 from trainer.config import TrainSettings
 from trainer.data import TrainData, make_loader
-from trainer.engine import Device, Placement, Report, TrainingError, TrainResult, evaluate, fine_tune
+from trainer.engine import (
+    Device,
+    Placement,
+    Report,
+    StepContext,
+    TrainingError,
+    TrainResult,
+    evaluate,
+    fine_tune,
+)
 
 POLL_SECONDS = 0.2
 STOP_GRACE_SECONDS = 30.0  # after a cancel or a failure, the time ranks get to exit before they are killed
@@ -252,10 +261,6 @@ class DistributedPlacement(Placement):
     @classmethod
     def join(cls, rank: int, job: _RankJob, stop: Any) -> DistributedPlacement:
         """Join the process group: GPU `rank` with NCCL when CUDA is there, else the CPU with gloo."""
-        # This process was spawned, and would spawn its data loader workers too; fork them as a worker process
-        # does (the transforms are closures, which spawn cannot pickle).
-        if "fork" in mp.get_all_start_methods():
-            mp.set_start_method("fork", force=True)
         if torch.cuda.is_available():
             torch.cuda.set_device(rank)  # first: the rank's CUDA context goes on its own GPU, not on GPU 0
             device = dataclasses.replace(Device.auto(), device=torch.device("cuda", rank))
@@ -286,9 +291,9 @@ class DistributedPlacement(Placement):
             pin_memory=loader.pin_memory,
         )
 
-    def train_epoch(self, model: nn.Module, *args: Any) -> tuple[float, float]:
+    def train_epoch(self, model: nn.Module, step: StepContext, epoch: int) -> tuple[float, float]:
         """One epoch through DDP; returns the mean loss over all ranks and the images/s of all ranks."""
-        loss, images_per_second = super().train_epoch(self._wrapped(model), *args)
+        loss, images_per_second = super().train_epoch(self._wrapped(model), step, epoch)
         totals = torch.tensor([loss, images_per_second], dtype=torch.float64)
         dist.all_reduce(totals, group=self._control)
         return totals[0].item() / self.world, totals[1].item()

@@ -1,8 +1,10 @@
 """The training loop, top to bottom like torchvision's references/classification/train.py.
 
-fine_tune(): build the model (pretrained backbone, new head) -> fit the probe head (recipe) -> for each
-epoch: train, evaluate on val, checkpoint, keep the best (the probe head alone is "epoch 0"), stop early ->
-best weights -> metrics (val, test) -> ONNX export checked against torch. Progress goes to
+fine_tune() in three steps: _build (model with a new head; one look at the train images that fits the probe
+head and decides flips (trainer.recipe); loaders, optimiser, per-step schedule) -> _fit (per epoch: train,
+evaluate on val, checkpoint, keep the best (the probe head alone is "epoch 0"), stop early) -> _finalise
+(best weights, BatchNorm statistics re-estimated where train says so, metrics on val and test with the
+majority-class baseline, plots, ONNX export checked against torch, int8). Progress goes to
 `report(**fields)`; `check_cancelled()` raises to stop. CUDA with bf16/fp16 autocast and channels_last when
 available, else CPU (deterministic for a fixed seed).
 
@@ -28,6 +30,7 @@ from torch import nn
 
 from cvat_bridge.runtime.imaging import Preprocessing
 from trainer import artifacts
+from trainer.batchnorm import recalibrate
 from trainer.catalogue import ArchitectureSpec, classifier_head
 from trainer.config import TrainSettings
 from trainer.data import (
@@ -41,13 +44,17 @@ from trainer.data import (
     train_sampler,
     train_transform,
 )
+from trainer.evidence import gather_evidence
 from trainer.export import export_onnx
-from trainer.metrics import classification_metrics, plot_confusion_matrix
+from trainer.metrics import classification_metrics, majority_baseline, plot_confusion_matrix
+from trainer.probe import ProbeChoice
 from trainer.recipe import Recipe
 
 Report = Callable[..., None]
 REPORT_EVERY_SECONDS = 1.0
 ONNX_CHECK_IMAGES = 16
+LR_WARMUP_SHARE = 0.05  # of the optimizer steps: the learning rate rises linearly, then follows a cosine
+RECALIBRATION_IMAGES = 1000  # train images (a spread) that re-estimate BatchNorm statistics after training
 
 
 class TrainingError(ValueError):
@@ -103,8 +110,8 @@ class Placement:
     def train_loader(self, loader: torch.utils.data.DataLoader) -> torch.utils.data.DataLoader:
         return loader
 
-    def train_epoch(self, model: nn.Module, *args: Any) -> tuple[float, float]:
-        return train_one_epoch(model, *args)
+    def train_epoch(self, model: nn.Module, step: StepContext, epoch: int) -> tuple[float, float]:
+        return train_one_epoch(model, step, epoch)
 
     def evaluate(
         self,
@@ -135,7 +142,49 @@ def fine_tune(
 
     None only in the processes of a distributed placement that do not write the results.
     """
-    placement = placement or Placement()
+    run = _build(spec, settings, data, out_dir, info or {}, report, check_cancelled, placement or Placement())
+    best, history = _fit(run)
+    if not run.placement.finish_epochs():
+        return None
+    return _finalise(run, best, history)
+
+
+@dataclass
+class _Run:
+    """Everything the three steps of fine_tune share (built by _build)."""
+
+    spec: ArchitectureSpec
+    settings: TrainSettings
+    data: TrainData
+    out_dir: Path
+    info: dict[str, Any]
+    report: Report
+    check_cancelled: Callable[[], None]
+    placement: Placement
+    device: Device
+    preprocessing: Preprocessing
+    model: nn.Module
+    recipe: Recipe
+    workers: int
+    decisions: dict[str, Any]  # what the run chose from its train split, and why (metrics["recipe"])
+    step: StepContext
+    val_loader: torch.utils.data.DataLoader
+    probe: ProbeChoice | None
+    started: float
+
+
+def _build(
+    spec: ArchitectureSpec,
+    settings: TrainSettings,
+    data: TrainData,
+    out_dir: Path,
+    info: dict[str, Any],
+    report: Report,
+    check_cancelled: Callable[[], None],
+    placement: Placement,
+) -> _Run:
+    """Model, data, the recipe's choices (from the train split), loss, optimiser and schedule."""
+    started = time.monotonic()
     _check_data(data)
     image_size = settings.image_size or spec.preprocessing().crop_size
     if problem := spec.check_image_size(image_size):
@@ -150,7 +199,7 @@ def fine_tune(
         "preprocessing": preprocessing.to_dict(),
         "settings": settings.model_dump(),
         "splits": {"train": len(data.train), "val": len(data.val), "test": len(data.test)},
-        **(info or {}),
+        **info,
     }
     if placement.writes_files:
         artifacts.write_json(out_dir / artifacts.MODEL_JSON, info)
@@ -167,14 +216,30 @@ def fine_tune(
     model = model.to(device.device, memory_format=device.memory_format)
     recipe = Recipe.from_settings(settings)
     recipe.prepare(model)
+    workers = resolve_workers(settings.num_workers, len(data.train))
+    weights = class_weights(data.train, num_classes) if settings.imbalance == "weighted_loss" else None
+
+    # What the train images say (one no-gradient pass): the probe head and whether flips keep the classes.
+    decisions: dict[str, Any] = {}
+    evidence = None
+    if recipe.needs_evidence:
+        report(phase="examining the train images")
+        loader = make_loader(eval_dataset(data.train, preprocessing), settings.batch_size, workers)
+        backbone = model if settings.pretrained else None
+        head = classifier_head(model) if settings.pretrained else None
+        evidence = gather_evidence(backbone, head, loader, device, check_cancelled)
+    flips, mirror = recipe.choose_flips(evidence, num_classes)
+    decisions["flips"] = flips
+    if mirror is not None:
+        decisions["mirror_test"] = mirror.to_dict()
+    probe = recipe.fit_probe(evidence, num_classes, weights, pretrained_head)
 
     # Data.
     generator = torch.Generator().manual_seed(settings.seed)
-    workers = resolve_workers(settings.num_workers, len(data.train))
     pin = device.device.type == "cuda"
     sampler = train_sampler(data.train, num_classes, settings.imbalance == "sampler", generator)
     train_loader = make_loader(
-        ImageDataset(data.train, train_transform(preprocessing, settings.augmentation)),
+        ImageDataset(data.train, train_transform(preprocessing, settings.augmentation, flips)),
         settings.batch_size,
         workers,
         shuffle=True,
@@ -188,41 +253,46 @@ def fine_tune(
         eval_dataset(data.val, preprocessing), settings.batch_size, workers, pin_memory=pin
     )
 
-    # Loss, optimiser, schedule.
-    weights = class_weights(data.train, num_classes) if settings.imbalance == "weighted_loss" else None
-    probe_loader = make_loader(eval_dataset(data.train, preprocessing), settings.batch_size, workers)
-    probe = recipe.init_head(model, probe_loader, device, weights, check_cancelled, pretrained_head)
+    # Loss, optimiser, schedule (stepped per batch).
     criterion = nn.CrossEntropyLoss(weight=weights.to(device.device) if weights is not None else None)
     optimizer = torch.optim.AdamW(
         recipe.param_groups(model, settings.learning_rate),
         lr=settings.learning_rate,
         weight_decay=settings.weight_decay,
     )
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=settings.epochs)
-    scaler = torch.amp.GradScaler(enabled=device.amp_dtype == torch.float16)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, WarmupCosine(settings.epochs * len(train_loader))
+    )
+    step = StepContext(
+        loader=train_loader,
+        criterion=criterion,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        scaler=torch.amp.GradScaler(enabled=device.amp_dtype == torch.float16),
+        device=device,
+        progress=_Progress(report, settings.epochs, len(train_loader), started),
+        check_cancelled=check_cancelled,
+    )
+    return _Run(
+        spec, settings, data, out_dir, info, report, check_cancelled, placement, device, preprocessing,
+        model, recipe, workers, decisions, step, val_loader, probe, started,
+    )  # fmt: skip
 
+
+def _fit(run: _Run) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The epochs: train, evaluate on val, checkpoint, keep the best (the probe head alone is "epoch 0"),
+    stop early. Returns the best epoch's row and every epoch's."""
+    model, placement, settings = run.model, run.placement, run.settings
     history: list[dict[str, Any]] = []
     best: dict[str, Any] | None = None
-    probe_accuracy: float | None = None
-    if probe is not None:
-        # "Epoch 0", the probe head on the untouched backbone, is the first candidate: fine-tuning keeps its
-        # weights only where it beats the probe on val (on a small collection it may not).
-        val_loss, logits, labels = placement.evaluate(model, val_loader, device, criterion)
-        probe_accuracy = float((logits.argmax(1) == labels).mean())
-        best = {"epoch": 0, "val_loss": val_loss, "val_accuracy": probe_accuracy}
-        if placement.writes_files:
-            artifacts.save_torch(_cpu_state(model), out_dir / artifacts.WEIGHTS)
+    if run.probe is not None:
+        best = _probe_epoch(run)
     epochs_without_improvement = 0
-    started = time.monotonic()
-    progress = _Progress(report, settings.epochs, len(train_loader), started)
     for epoch in range(1, settings.epochs + 1):
         epoch_start = time.monotonic()
-        recipe.start_epoch(model, epoch)
-        train_loss, images_per_second = placement.train_epoch(
-            model, train_loader, criterion, optimizer, scaler, device, epoch, progress, check_cancelled
-        )
-        scheduler.step()
-        val_loss, logits, labels = placement.evaluate(model, val_loader, device, criterion)
+        run.recipe.start_epoch(model, epoch)
+        train_loss, images_per_second = placement.train_epoch(model, run.step, epoch)
+        val_loss, logits, labels = placement.evaluate(model, run.val_loader, run.device, run.step.criterion)
         val_accuracy = float((logits.argmax(1) == labels).mean())
         history.append(
             {
@@ -242,63 +312,99 @@ def fine_tune(
         if best is None or (val_accuracy, -val_loss) > (best["val_accuracy"], -best["val_loss"]):
             best = history[-1]
             if placement.writes_files:
-                artifacts.save_torch(_cpu_state(model), out_dir / artifacts.WEIGHTS)
+                artifacts.save_torch(_cpu_state(model), run.out_dir / artifacts.WEIGHTS)
         if placement.writes_files:
             artifacts.save_torch(
                 {
                     "model": _cpu_state(model),
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
+                    "optimizer": run.step.optimizer.state_dict(),
+                    "scheduler": run.step.scheduler.state_dict(),
                     "epoch": epoch,
                     "best_epoch": best["epoch"],
                     "history": history,
                 },
-                out_dir / artifacts.CHECKPOINT,
+                run.out_dir / artifacts.CHECKPOINT,
             )
-            artifacts.write_json(out_dir / artifacts.HISTORY, history)
-        progress.epoch_done(epoch, train_loss, val_loss, val_accuracy, history)
+            artifacts.write_json(run.out_dir / artifacts.HISTORY, history)
+        run.step.progress.epoch_done(epoch, train_loss, val_loss, val_accuracy, history)
         if settings.patience and epochs_without_improvement >= settings.patience:
             break
-        check_cancelled()
-    if not placement.finish_epochs():
-        return None
+        run.check_cancelled()
+    assert best is not None  # at least one epoch ran
+    return best, history
 
-    # Results of the best epoch's weights.
+
+def _probe_epoch(run: _Run) -> dict[str, Any]:
+    """The probe head on the untouched backbone, evaluated and saved as the first candidate ("epoch 0");
+    fine-tuning then starts from it (head_init "probe") or from the random head."""
+    head = classifier_head(run.model)
+    random_head = {key: value.clone() for key, value in head.state_dict().items()}
+    with torch.no_grad():
+        head.weight.copy_(run.probe.weight)
+        head.bias.copy_(run.probe.bias)
+    val_loss, logits, labels = run.placement.evaluate(
+        run.model, run.val_loader, run.device, run.step.criterion
+    )
+    accuracy = float((logits.argmax(1) == labels).mean())
+    run.decisions["probe_head"] = {
+        "chosen": run.probe.name,
+        "cv_losses": run.probe.cv_losses,
+        "val_accuracy": accuracy,
+    }
+    if run.placement.writes_files:
+        artifacts.save_torch(_cpu_state(run.model), run.out_dir / artifacts.WEIGHTS)
+    if run.recipe.head_init != "probe":
+        head.load_state_dict(random_head)
+    return {"epoch": 0, "val_loss": val_loss, "val_accuracy": accuracy}
+
+
+def _finalise(run: _Run, best: dict[str, Any], history: list[dict[str, Any]]) -> TrainResult:
+    """The best epoch's weights (BatchNorm statistics re-estimated where that helps on train), metrics on
+    val (and test), plots, the ONNX export checked against torch, and the int8 copy when asked."""
+    model, data, out_dir, device = run.model, run.data, run.out_dir, run.device
     model.load_state_dict(
         torch.load(out_dir / artifacts.WEIGHTS, map_location=device.device, weights_only=True)
     )
-    report(phase="evaluating")
-    _, logits, labels = evaluate(model, val_loader, device)
+    if best["epoch"] > 0 and not run.recipe.freeze_batchnorm:
+        run.report(phase="re-estimating BatchNorm statistics")
+        spread = data.train[:: max(1, len(data.train) // RECALIBRATION_IMAGES)]
+        loader = make_loader(eval_dataset(spread, run.preprocessing), run.settings.batch_size, run.workers)
+        if recalibration := recalibrate(model, loader, device, run.check_cancelled):
+            run.decisions["batchnorm"] = recalibration.to_dict()
+            if recalibration.kept:
+                artifacts.save_torch(_cpu_state(model), out_dir / artifacts.WEIGHTS)
+    run.report(phase="evaluating")
+    _, logits, labels = evaluate(model, run.val_loader, device)
     metrics = classification_metrics(logits, labels, data.classes)
+    metrics["baseline"] = majority_baseline(data.train, labels, logits, data.classes)
     if data.test:
-        test_loader = make_loader(eval_dataset(data.test, preprocessing), settings.batch_size, workers)
+        test_loader = make_loader(
+            eval_dataset(data.test, run.preprocessing), run.settings.batch_size, run.workers
+        )
         _, test_logits, test_labels = evaluate(model, test_loader, device)
         metrics["test"] = classification_metrics(test_logits, test_labels, data.classes)
     metrics.update(
-        best_epoch=best["epoch"], epochs_run=len(history), stopped_early=len(history) < settings.epochs
+        best_epoch=best["epoch"], epochs_run=len(history), stopped_early=len(history) < run.settings.epochs
     )
-    if probe is not None:
-        metrics["probe_head"] = {
-            "chosen": probe.name,
-            "cv_losses": probe.cv_losses,
-            "val_accuracy": probe_accuracy,
-        }
+    if "probe_head" in run.decisions:
+        metrics["probe_head"] = run.decisions.pop("probe_head")
+    metrics["recipe"] = run.decisions
     plot_confusion_matrix(
         metrics["confusion_matrix"],
         out_dir / artifacts.CONFUSION_PNG,
-        title=f"{spec.name}: validation ({metrics['correct']}/{metrics['total']} correct)",
+        title=f"{run.spec.name}: validation ({metrics['correct']}/{metrics['total']} correct)",
     )
 
-    report(phase="exporting")
-    check_images = eval_dataset(data.val[:ONNX_CHECK_IMAGES], preprocessing)
+    run.report(phase="exporting")
+    check_images = eval_dataset(data.val[:ONNX_CHECK_IMAGES], run.preprocessing)
     check_inputs = torch.stack([check_images[i][0] for i in range(len(check_images))])
     metrics["onnx_max_abs_diff"] = export_onnx(model, check_inputs, out_dir / artifacts.ONNX)
-    if settings.int8:
-        report(phase="quantizing")
-        metrics["int8"] = _export_int8(out_dir, data.train, preprocessing, val_loader, logits, labels)
+    if run.settings.int8:
+        run.report(phase="quantizing")
+        metrics["int8"] = _export_int8(out_dir, data.train, run.preprocessing, run.val_loader, logits, labels)
     metrics["device"] = str(device.device)
-    metrics["loader_workers"] = workers
-    metrics["seconds"] = time.monotonic() - started
+    metrics["loader_workers"] = run.workers
+    metrics["seconds"] = time.monotonic() - run.started
     artifacts.write_json(out_dir / artifacts.METRICS, metrics)
     return TrainResult(
         metrics=metrics,
@@ -308,40 +414,60 @@ def fine_tune(
         stopped_early=metrics["stopped_early"],
         onnx_max_abs_diff=metrics["onnx_max_abs_diff"],
         device=str(device.device),
-        info=info,
+        info=run.info,
     )
 
 
-def train_one_epoch(
-    model: nn.Module,
-    loader: torch.utils.data.DataLoader,
-    criterion: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scaler: torch.amp.GradScaler,
-    device: Device,
-    epoch: int,
-    progress: _Progress,
-    check_cancelled: Callable[[], None],
-) -> tuple[float, float]:
+@dataclass
+class StepContext:
+    """What one training epoch needs besides the model."""
+
+    loader: torch.utils.data.DataLoader
+    criterion: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    device: Device
+    progress: _Progress
+    check_cancelled: Callable[[], None]
+
+
+class WarmupCosine:
+    """Learning-rate factor per optimizer step: a linear warm-up over the first LR_WARMUP_SHARE of the steps,
+    then a cosine to 0 at the last step (a class, so the scheduler's state pickles)."""
+
+    def __init__(self, total_steps: int) -> None:
+        self.total = max(1, total_steps)
+        self.warmup = max(1, round(self.total * LR_WARMUP_SHARE))
+
+    def __call__(self, step: int) -> float:
+        if step < self.warmup:
+            return (step + 1) / self.warmup
+        progress = (step - self.warmup) / max(1, self.total - self.warmup)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def train_one_epoch(model: nn.Module, step: StepContext, epoch: int) -> tuple[float, float]:
     """One pass over the training data; returns the mean loss and images per second."""
     model.train()
     total_loss, seen = 0.0, 0
     start = time.monotonic()
-    for step, (images, labels) in enumerate(loader, start=1):
-        images, labels = device.put(images, labels)
-        with device.autocast():
-            loss = criterion(model(images), labels)
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
+    for batch_index, (images, labels) in enumerate(step.loader, start=1):
+        images, labels = step.device.put(images, labels)
+        with step.device.autocast():
+            loss = step.criterion(model(images), labels)
+        step.optimizer.zero_grad(set_to_none=True)
+        step.scaler.scale(loss).backward()
+        step.scaler.step(step.optimizer)
+        step.scaler.update()
+        step.scheduler.step()
 
         batch = labels.shape[0]
         total_loss += loss.item() * batch
         seen += batch
         images_per_second = seen / max(time.monotonic() - start, 1e-9)
-        progress.step(epoch, step, total_loss / seen, images_per_second)
-        check_cancelled()
+        step.progress.step(epoch, batch_index, total_loss / seen, images_per_second)
+        step.check_cancelled()
     if not math.isfinite(total_loss):
         raise TrainingError(f"the loss diverged in epoch {epoch}; try a smaller learning_rate")
     return total_loss / max(seen, 1), seen / max(time.monotonic() - start, 1e-9)

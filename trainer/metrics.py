@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +44,32 @@ def classification_metrics(logits: np.ndarray, labels: np.ndarray, classes: list
         "per_class": per_class,
         "macro": macro,
         "confusion_matrix": {"labels": list(classes), "matrix": confusion.tolist()},
+    }
+
+
+def majority_baseline(
+    train: Sequence[tuple[str, int]], labels: np.ndarray, logits: np.ndarray, classes: list[str]
+) -> dict[str, Any]:
+    """What always answering the train split's largest class scores on these labels, and whether the model
+    (its logits) beats it and predicts more than one class: a model that does neither learnt nothing."""
+    majority = Counter(label for _, label in train).most_common(1)[0][0]
+    accuracy = float((labels == majority).mean()) if len(labels) else 0.0
+    predictions = logits.argmax(axis=1)
+    model_accuracy = float((predictions == labels).mean()) if len(labels) else 0.0
+    predicted_classes = len(np.unique(predictions))
+    problems = []
+    if model_accuracy <= accuracy:
+        problems.append(
+            f"no better than always answering {classes[majority]!r} ({accuracy:.1%} of the validation images)"
+        )
+    if predicted_classes < 2:
+        problems.append(f"predicts {classes[int(predictions[0])]!r} for every validation image")
+    return {
+        "majority_class": classes[majority],
+        "accuracy": accuracy,
+        "predicted_classes": predicted_classes,
+        "beats_baseline": not problems,
+        "problems": problems,
     }
 
 

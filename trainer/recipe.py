@@ -1,23 +1,23 @@
-"""The fine-tuning recipe that keeps what pretraining learned on small collections.
+"""The fine-tuning recipe: plain fine-tuning by default, with choices the run makes from its own train split.
 
-Four settings (`TrainSettings`), applied only to a pretrained backbone (from scratch, everything learns):
-- `head_init`: "probe" fits the new head to convergence on the frozen backbone's features of the train images
-  (evaluation transform, one no-grad pass, then `trainer.probe` on the cached features) before any training:
-  LP-FT (Kumar et al. 2022, "Fine-Tuning can Distort Pretrained Features"); "random" keeps the random head;
-- `warmup_epochs`: the first epochs train the new head only (backbone frozen), so the random head's large
-  early gradients never reach the pretrained features;
-- `backbone_lr_scale`: afterwards the backbone learns at learning_rate x this (the head at learning_rate);
-- `freeze_batchnorm`: BatchNorm layers keep their ImageNet statistics (inference mode) while training; a
-  few hundred images' batch statistics are a poor replacement for them.
-The plain recipe (every layer at learning_rate from the first step, BatchNorm in training mode) is
-head_init="random", warmup_epochs=0, backbone_lr_scale=1, freeze_batchnorm=false.
+Chosen on a varied suite (bench/quality: photos, digits, letters, an imbalanced set, textures), never on one
+dataset. The defaults (`TrainSettings`):
+- every layer learns at the learning rate from the first step, BatchNorm in training mode (plain);
+- `linear_probe` (pretrained only): a linear head fitted on the frozen features of the train images
+  (trainer.probe) is the "epoch 0" candidate: on a small collection of classes the pretraining knew, nothing
+  fine-tuned beats it, and it is kept; fine-tuning itself starts from a random head (`head_init`), which
+  measured better than starting from the probe's (LP-FT) wherever fine-tuning wins;
+- `flips` "auto": horizontal flips only where the train images show that mirroring keeps the classes
+  (trainer.evidence.mirror_test).
+The older recipe's parts stay available as settings: `head_init="probe"` (LP-FT, Kumar et al. 2022),
+`warmup_epochs` (head-only epochs), `backbone_lr_scale`, `freeze_batchnorm` (ImageNet statistics kept): each
+measured worse on average (README, "Training quality").
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -25,58 +25,68 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from trainer.catalogue import classifier_head
 from trainer.config import TrainSettings
+from trainer.evidence import MirrorTest, TrainEvidence, mirror_test
 from trainer.probe import ProbeChoice, fit_probe_head
-
-if TYPE_CHECKING:
-    from trainer.engine import Device
 
 
 @dataclass(frozen=True)
 class Recipe:
+    linear_probe: bool = False
     head_init: Literal["probe", "random"] = "random"
     warmup_epochs: int = 0
     backbone_lr_scale: float = 1.0
     freeze_batchnorm: bool = False
+    flips: Literal["auto", "on", "off"] = "auto"
 
     @classmethod
     def from_settings(cls, settings: TrainSettings) -> Recipe:
-        if not settings.pretrained:
-            return cls()
+        if not settings.pretrained:  # from scratch, everything learns from the start
+            return cls(flips=settings.flips)
         return cls(
-            settings.head_init, settings.warmup_epochs, settings.backbone_lr_scale, settings.freeze_batchnorm
+            settings.linear_probe,
+            settings.head_init,
+            settings.warmup_epochs,
+            settings.backbone_lr_scale,
+            settings.freeze_batchnorm,
+            settings.flips,
         )
 
+    @property
+    def probes(self) -> bool:
+        return self.linear_probe or self.head_init == "probe"
+
+    @property
+    def needs_evidence(self) -> bool:
+        """Whether the run looks at its train images before training (probe head, flips decision)."""
+        return self.probes or self.flips == "auto"
+
     def prepare(self, model: nn.Module) -> None:
-        """Freeze BatchNorm statistics when asked (they stay frozen whatever `model.train()` says)."""
-        if self.freeze_batchnorm:
-            for module in model.modules():
-                if isinstance(module, _BatchNorm):
-                    module.register_forward_pre_hook(_inference_mode)
+        """BatchNorm statistics frozen when asked, and while a layer's parameters do not learn (warm-up):
+        they stay frozen whatever `model.train()` says, so a head fitted in evaluation mode keeps seeing the
+        features it was fitted on."""
+        hook = _inference_mode if self.freeze_batchnorm else _inference_mode_while_frozen
+        for module in model.modules():
+            if isinstance(module, _BatchNorm):
+                module.register_forward_pre_hook(hook)
 
-    def init_head(
+    def choose_flips(self, evidence: TrainEvidence | None, classes: int) -> tuple[bool, MirrorTest | None]:
+        """Whether the augmentation mirrors images, and the test that decided it ("auto")."""
+        if self.flips != "auto" or evidence is None:
+            return self.flips != "off", None
+        test = mirror_test(evidence, classes)
+        return test.keeps_classes, test
+
+    def fit_probe(
         self,
-        model: nn.Module,
-        loader: torch.utils.data.DataLoader,
-        device: Device,
-        class_weights: torch.Tensor | None = None,
-        check_cancelled: Callable[[], None] = lambda: None,
-        pretrained_head: nn.Linear | None = None,
+        evidence: TrainEvidence | None,
+        classes: int,
+        class_weights: torch.Tensor | None,
+        pretrained_head: nn.Linear | None,
     ) -> ProbeChoice | None:
-        """With head_init="probe": the head fitted on the frozen features of loader (evaluation transform),
-        a candidate head built on pretrained_head (the backbone's own pretrained classifier) included.
-
-        Deterministic for given weights and images, so every process of a distributed training fits the same
-        head (and DDP copies rank 0's anyway when it wraps the model).
-        """
-        if self.head_init != "probe":
+        """The linear probe's head on the backbone features of the train images (None: no probe)."""
+        if not self.probes or evidence is None or evidence.source != "backbone":
             return None
-        head = classifier_head(model)
-        features, labels = _head_inputs(model, head, loader, device, check_cancelled)
-        choice = fit_probe_head(features, labels, head.out_features, class_weights, pretrained_head)
-        with torch.no_grad():
-            head.weight.copy_(choice.weight)
-            head.bias.copy_(choice.bias)
-        return choice
+        return fit_probe_head(evidence.features, evidence.labels, classes, class_weights, pretrained_head)
 
     def param_groups(self, model: nn.Module, learning_rate: float) -> list[dict[str, Any]]:
         """Optimizer groups: the head at learning_rate, the backbone at learning_rate x backbone_lr_scale."""
@@ -97,30 +107,10 @@ class Recipe:
             parameter.requires_grad_(trainable or id(parameter) in head)
 
 
-@torch.no_grad()
-def _head_inputs(
-    model: nn.Module,
-    head: nn.Linear,
-    loader: torch.utils.data.DataLoader,
-    device: Device,
-    check_cancelled: Callable[[], None],
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """What the head sees (float32) for every sample of loader, and their labels."""
-    captured: list[torch.Tensor] = []
-    hook = head.register_forward_pre_hook(lambda _module, inputs: captured.append(inputs[0].float()))
-    model.eval()
-    all_labels = []
-    try:
-        for images, labels in loader:
-            images, labels = device.put(images, labels)
-            with device.autocast():
-                model(images)
-            all_labels.append(labels)
-            check_cancelled()
-    finally:
-        hook.remove()
-    return torch.cat(captured), torch.cat(all_labels)
-
-
 def _inference_mode(module: nn.Module, _inputs: tuple) -> None:
     module.train(False)
+
+
+def _inference_mode_while_frozen(module: nn.Module, _inputs: tuple) -> None:
+    if module.weight is not None and not module.weight.requires_grad:
+        module.train(False)

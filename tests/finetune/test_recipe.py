@@ -1,4 +1,4 @@
-"""The fine-tuning recipe: head-only warm-up, a lower backbone learning rate, frozen BatchNorm statistics."""
+"""The fine-tuning recipe: plain by default, the probe head as epoch 0, older parts on request."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from tests.helpers.models import colour_train_data
 from tests.trainer.test_distributed import SETTINGS, GroupNormResNet18
 from trainer.config import TrainSettings
 from trainer.engine import Device, fine_tune
+from trainer.evidence import gather_evidence
 from trainer.recipe import Recipe
 
 
@@ -67,10 +68,29 @@ def test_plain_recipe_trains_everything_with_batchnorm_statistics() -> None:
     assert not torch.equal(after["bn1.running_mean"], before["bn1.running_mean"])
 
 
-def test_from_scratch_ignores_the_recipe() -> None:
-    assert Recipe.from_settings(TrainSettings(pretrained=False)) == Recipe()
+def test_defaults_are_plain_fine_tuning_with_the_probe_as_epoch_zero() -> None:
     defaults = Recipe.from_settings(TrainSettings())
-    assert defaults.warmup_epochs >= 1 and defaults.backbone_lr_scale < 1 and defaults.freeze_batchnorm
+    assert defaults == Recipe(linear_probe=True, head_init="random", flips="auto")
+    assert defaults.needs_evidence
+    assert Recipe.from_settings(TrainSettings(pretrained=False)) == Recipe()  # from scratch: no probe
+    assert not Recipe.from_settings(TrainSettings(pretrained=False, flips="on")).needs_evidence
+
+
+def test_warmup_keeps_batchnorm_statistics_of_the_frozen_backbone() -> None:
+    """While the backbone does not learn, its BatchNorm statistics do not move either (the probe head was
+    fitted on the evaluation-mode features)."""
+    torch.manual_seed(0)
+    model = timm.create_model("mobilenetv4_conv_small", num_classes=2)
+    recipe = Recipe(warmup_epochs=1)
+    recipe.prepare(model)
+    optimizer = torch.optim.AdamW(recipe.param_groups(model, 1e-3))
+    before = _snapshot(model)
+    recipe.start_epoch(model, 1)
+    _step(model, optimizer)
+    assert torch.equal(_snapshot(model)["bn1.running_mean"], before["bn1.running_mean"])
+    recipe.start_epoch(model, 2)
+    _step(model, optimizer)
+    assert not torch.equal(_snapshot(model)["bn1.running_mean"], before["bn1.running_mean"])
 
 
 def test_probe_fits_the_head_on_the_frozen_features_and_keeps_the_backbone() -> None:
@@ -79,14 +99,14 @@ def test_probe_fits_the_head_on_the_frozen_features_and_keeps_the_backbone() -> 
     images, labels = torch.randn(12, 3, 64, 64), torch.arange(12) % 3
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(images, labels), batch_size=5)
     before = _snapshot(model)
-
-    Recipe(head_init="random").init_head(model, loader, Device.auto())
+    evidence = gather_evidence(model, model.get_classifier(), loader, Device.auto(), lambda: None)
     assert all(torch.equal(value, before[key]) for key, value in model.state_dict().items())
+    assert Recipe().fit_probe(evidence, 3, None, None) is None  # no probe asked for
 
-    Recipe(head_init="probe").init_head(model, loader, Device.auto(), class_weights=torch.ones(3))
-    after = _snapshot(model)
-    changed = {key for key in before if not torch.equal(before[key], after[key])}
-    assert changed == {"classifier.weight", "classifier.bias"}  # BatchNorm statistics too are kept
+    choice = Recipe(linear_probe=True).fit_probe(evidence, 3, torch.ones(3), None)
+    with torch.no_grad():
+        model.get_classifier().weight.copy_(choice.weight)
+        model.get_classifier().bias.copy_(choice.bias)
     model.eval()
     with torch.no_grad():
         logits = model(images)
@@ -94,17 +114,11 @@ def test_probe_fits_the_head_on_the_frozen_features_and_keeps_the_backbone() -> 
     assert logits.abs().max() < 20  # ...with the L2 penalty keeping the logits at a trainable scale
 
 
-def test_probe_is_the_default_for_a_pretrained_backbone() -> None:
-    assert Recipe.from_settings(TrainSettings()).head_init == "probe"
-    assert Recipe.from_settings(TrainSettings(pretrained=False)).head_init == "random"
-
-
 def test_fine_tuning_keeps_the_probe_head_when_no_epoch_beats_it(tmp_path: Path) -> None:
     data = colour_train_data(tmp_path / "images", per_class=8)
     # A learning rate far too high wrecks every epoch; the probe head alone already tells the colours apart.
     settings = TrainSettings.model_validate(
-        {**SETTINGS, "epochs": 2, "pretrained": True, "warmup_epochs": 0, "backbone_lr_scale": 1}
-        | {"learning_rate": 0.1, "num_workers": 0}
+        {**SETTINGS, "epochs": 2, "pretrained": True} | {"learning_rate": 0.1, "num_workers": 0}
     )
     result = fine_tune(GroupNormResNet18(), settings, data, tmp_path / "out")
 

@@ -1,0 +1,128 @@
+"""Quality suite: the service's default training against a bare reference loop, on varied datasets.
+
+    pip install -e '.[lite,bench]'
+    python bench/quality/run.py [--cases photos digits ...] [--seeds 0 1 2] [--jobs 2]
+                                [--service '{"augmentation": "none"}']   # a variant of the defaults
+
+Per case (bench/quality/datasets.py) and seed, on the same split, architecture, pretrained weights, image
+size, epochs and seed:
+- service: `trainer.engine.fine_tune` with `TrainSettings` defaults (what `POST /api/models` runs);
+- bare: a plain loop as torchvision's reference writes it (bench/quality/bare.py): AdamW at the same learning
+  rate, random-resized crops + horizontal flips, cosine per epoch, the last epoch's weights;
+- bare, no flips: the same without flips (better wherever mirroring changes the class).
+Both are measured by the same evaluation (the serving preprocessing) on the validation split: accuracy and
+macro F1. The verdict: the service's mean accuracy over seeds >= the better bare loop's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from bench.quality import datasets  # noqa: E402
+from bench.quality.bare import bare_loop  # noqa: E402
+from trainer.catalogue import get_architecture  # noqa: E402
+from trainer.config import TrainSettings  # noqa: E402
+from trainer.engine import fine_tune  # noqa: E402
+
+CONTENDERS = ("service", "bare", "bare, no flips")
+
+
+def service_run(case: datasets.Case, data, seed: int, overrides: dict[str, Any]) -> dict[str, Any]:
+    settings = TrainSettings(
+        epochs=case.epochs, image_size=case.image_size, pretrained=case.pretrained, seed=seed, **overrides
+    )
+    with tempfile.TemporaryDirectory() as out:
+        result = fine_tune(get_architecture(case.architecture), settings, data, Path(out))
+    metrics = result.metrics
+    decisions = metrics.get("recipe", {})
+    note = f"best epoch {result.best_epoch}" + "".join(f", {k} {v}" for k, v in decisions.items())
+    return {"accuracy": metrics["accuracy"], "macro_f1": metrics["macro"]["f1"], "note": note}
+
+
+def one_run(task: tuple[str, int, str, dict[str, Any], Path, int]) -> tuple[str, int, str, dict[str, Any]]:
+    name, seed, contender, overrides, cache, threads = task
+    torch.set_num_threads(threads)
+    case = datasets.CASES[name]
+    data = datasets.materialise(case, cache)
+    start = time.monotonic()
+    if contender == "service":
+        row = service_run(case, data, seed, overrides)
+    else:
+        row = bare_loop(case, data, seed, flips=contender == "bare")
+    row["seconds"] = time.monotonic() - start
+    return name, seed, contender, row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", nargs="+", choices=datasets.CASES, default=list(datasets.CASES))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--contenders", nargs="+", choices=CONTENDERS, default=list(CONTENDERS))
+    parser.add_argument("--service", type=json.loads, default={}, help="TrainSettings overrides (JSON)")
+    parser.add_argument("--jobs", type=int, default=1, help="runs at once (each on --threads threads)")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "cvat-bridge-quality")
+    parser.add_argument("--hymenoptera", type=Path, help="another copy of hymenoptera (train/, val/)")
+    args = parser.parse_args()
+    if args.hymenoptera:
+        datasets.HYMENOPTERA = args.hymenoptera
+        args.cache = args.cache / "custom-photos"
+    for name in args.cases:  # written once, before the runs share them
+        data = datasets.materialise(datasets.CASES[name], args.cache)
+        case = datasets.CASES[name]
+        print(
+            f"{name}: {len(data.classes)} classes, {len(data.train)} train / {len(data.val)} val; "
+            f"{case.architecture} {'pretrained' if case.pretrained else 'from scratch'}, "
+            f"{case.image_size} px, {case.epochs} epochs",
+            flush=True,
+        )
+    tasks = [
+        (name, seed, contender, args.service, args.cache, args.threads)
+        for name in args.cases
+        for seed in args.seeds
+        for contender in args.contenders
+    ]
+    rows: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    with ProcessPoolExecutor(args.jobs) as pool:
+        for name, seed, contender, row in pool.map(one_run, tasks):
+            rows.setdefault((name, contender), []).append(row)
+            print(
+                f"  {name:<11} seed {seed} {contender:<15} acc {row['accuracy']:.4f}  "
+                f"macro-F1 {row['macro_f1']:.4f}  {row['seconds']:6.1f} s  {row.get('note', '')}",
+                flush=True,
+            )
+    print_table(args.cases, args.contenders, rows)
+
+
+def print_table(cases: list[str], contenders: list[str], rows: dict) -> None:
+    """Markdown: mean accuracy (macro F1) per case and contender, and the verdict."""
+    print("\n| case | " + " | ".join(contenders) + " | service >= best bare |")
+    print("|---" * (len(contenders) + 2) + "|")
+    for name in cases:
+        means = {
+            contender: (
+                statistics.mean(row["accuracy"] for row in rows[name, contender]),
+                statistics.mean(row["macro_f1"] for row in rows[name, contender]),
+            )
+            for contender in contenders
+        }
+        cells = [f"{acc:.4f} ({f1:.4f})" for acc, f1 in means.values()]
+        bare = [acc for contender, (acc, _) in means.items() if contender != "service"]
+        verdict = "yes" if "service" in means and bare and means["service"][0] >= max(bare) else "no"
+        print(f"| {name} | " + " | ".join(cells) + f" | {verdict if bare else '-'} |")
+
+
+if __name__ == "__main__":
+    main()
