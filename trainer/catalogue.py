@@ -32,6 +32,9 @@ TORCHVISION_ARCHITECTURES = (
 )
 
 
+SMALL_SIZE_FACTOR = 4  # image sizes below the native size / this get a warning (size_warning)
+
+
 class UnknownArchitecture(KeyError):
     """No architecture of that name in the catalogue."""
 
@@ -78,6 +81,18 @@ class ArchitectureSpec(ABC):
     @abstractmethod
     def check_image_size(self, image_size: int) -> str | None:
         """Why this architecture cannot take image_size, or None when it can."""
+
+    def size_warning(self, image_size: int) -> str | None:
+        """A warning (training runs all the same) when image_size is far below the architecture's own size:
+        the network shrinks such an image to a few pixels early and may learn little."""
+        native = self.preprocessing().crop_size
+        if image_size * SMALL_SIZE_FACTOR >= native:
+            return None
+        side = max(1, image_size // 32)
+        return (
+            f"image_size {image_size} is small for {self.name} (built for {native} px): its last layers see "
+            f"{side}x{side} pixels, and it may learn little; {native // SMALL_SIZE_FACTOR} px or more is safer"
+        )
 
     @abstractmethod
     def weights_file(self) -> WeightsFile:

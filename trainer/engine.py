@@ -386,6 +386,8 @@ def _finalise(run: _Run, best: dict[str, Any], history: list[dict[str, Any]]) ->
     metrics.update(
         best_epoch=best["epoch"], epochs_run=len(history), stopped_early=len(history) < run.settings.epochs
     )
+    size_warning = run.spec.size_warning(run.preprocessing.crop_size)
+    metrics["warnings"] = [*([size_warning] if size_warning else []), *metrics["baseline"]["problems"]]
     if "probe_head" in run.decisions:
         metrics["probe_head"] = run.decisions.pop("probe_head")
     metrics["recipe"] = run.decisions

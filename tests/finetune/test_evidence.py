@@ -151,3 +151,18 @@ def test_baseline_flags_a_model_that_learnt_nothing() -> None:
 
     right = np.eye(2)[labels] * 3
     assert majority_baseline(train, labels, right, ["ants", "bees"])["beats_baseline"]
+
+
+def test_a_model_that_learnt_nothing_says_so_in_its_metrics(tmp_path: Path) -> None:
+    """Labels unrelated to the images, 80% one class: no model beats always answering that class."""
+    colours = colour_train_data(tmp_path / "images", per_class=20)
+    rng = np.random.default_rng(0)
+    relabel = [(path, int(rng.random() < 0.2)) for path, _ in colours.train + colours.val]
+    data = TrainData(["common", "rare"], relabel[:40], relabel[40:], [])
+    settings = TrainSettings(**{**TINY_SETTINGS, "epochs": 1})
+    metrics = fine_tune(get_architecture("mobilenet_v3_small"), settings, data, tmp_path / "model").metrics
+
+    assert metrics["baseline"]["majority_class"] == "common"
+    assert not metrics["baseline"]["beats_baseline"]
+    assert any("no better than always answering 'common'" in text for text in metrics["warnings"])
+    assert any("image_size 32 is small for mobilenet_v3_small" in text for text in metrics["warnings"])
