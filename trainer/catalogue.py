@@ -91,7 +91,8 @@ class ArchitectureSpec(ABC):
         side = max(1, image_size // 32)
         return (
             f"image_size {image_size} is small for {self.name} (built for {native} px): its last layers see "
-            f"{side}x{side} pixels, and it may learn little; {native // SMALL_SIZE_FACTOR} px or more is safer"
+            f"{side}x{side} pixels, and it may learn little; {native // SMALL_SIZE_FACTOR} px or more is "
+            "safer"
         )
 
     @abstractmethod
