@@ -82,7 +82,7 @@ def gather_evidence(
 ) -> TrainEvidence:
     """One pass over loader (evaluation transform, not shuffled): the features `head` sees in `model`
     (float32), or pixel thumbnails when model is None; mirrored features for every k-th batch."""
-    every = max(1, -(-len(loader.dataset) // MIRRORED_IMAGES) // max(1, loader.batch_size or 1) or 1)
+    every = max(1, len(loader.dataset) // MIRRORED_IMAGES)  # mirror every k-th batch
     captured: list[torch.Tensor] = []
     hook = None
     if model is not None and head is not None:

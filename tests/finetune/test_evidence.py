@@ -166,3 +166,18 @@ def test_a_model_that_learnt_nothing_says_so_in_its_metrics(tmp_path: Path) -> N
     assert not metrics["baseline"]["beats_baseline"]
     assert any("no better than always answering 'common'" in text for text in metrics["warnings"])
     assert any("image_size 32 is small for mobilenet_v3_small" in text for text in metrics["warnings"])
+
+
+def test_a_large_train_split_mirrors_a_spread_of_about_a_thousand_images() -> None:
+    images = [_half_bright(side, seed, size=16) for seed in range(1300) for side in ("left", "right")]
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(torch.from_numpy(np.stack(images)), torch.tensor([0, 1] * 1300)),
+        batch_size=32,
+    )
+    evidence = gather_evidence(None, None, loader, Device.auto(), lambda: None)
+    assert len(evidence.features) == 2600
+    assert 900 <= len(evidence.mirrored) <= 1400
+    positions = evidence.mirrored_index
+    assert torch.equal(evidence.mirrored[0], evidence.features[positions[0]].view(3, 16, 16).flip(-1).flatten())
+    assert int(positions.max()) > 2000  # spread over the whole split, not its start
+    assert not mirror_test(evidence, 2).keeps_classes
