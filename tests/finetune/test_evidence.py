@@ -178,6 +178,7 @@ def test_a_large_train_split_mirrors_a_spread_of_about_a_thousand_images() -> No
     assert len(evidence.features) == 2600
     assert 900 <= len(evidence.mirrored) <= 1400
     positions = evidence.mirrored_index
-    assert torch.equal(evidence.mirrored[0], evidence.features[positions[0]].view(3, 16, 16).flip(-1).flatten())
+    first = evidence.features[positions[0]].view(3, 16, 16)
+    assert torch.equal(evidence.mirrored[0], first.flip(-1).flatten())
     assert int(positions.max()) > 2000  # spread over the whole split, not its start
     assert not mirror_test(evidence, 2).keeps_classes
