@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"  # the CLI's and its job processes' logs
+
 
 class Settings(BaseSettings):
     """Every knob of the service. ``CVAT_BRIDGE_<FIELD>`` sets a field (e.g. ``CVAT_BRIDGE_DATA_DIR``)."""

@@ -6,6 +6,8 @@ The trainer (torch) is imported inside the functions that need it, so importing 
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -17,9 +19,12 @@ from sqlalchemy.exc import IntegrityError
 from cvat_bridge.db import Deployment, Job, Model
 from cvat_bridge.ingest.registry import CollectionNotFound, get_collection, load_samples
 from cvat_bridge.jobs.runner import JobContext, JobError
-from cvat_bridge.jobs.store import TERMINAL_STATES, create_job, request_cancel
+from cvat_bridge.jobs.store import TERMINAL_STATES, create_job, request_cancel, requeue_job
 from cvat_bridge.services import Services
 from cvat_bridge.storage import Storage
+from trainer.artifacts import CHECKPOINT
+
+log = logging.getLogger(__name__)
 
 MAX_NAME_LENGTH = 200
 _VERSION_ATTEMPTS = 3  # two trainings of one name may race for the next version number
@@ -35,6 +40,10 @@ class ModelNotFound(LookupError):
 
 class ModelBusy(RuntimeError):
     """The model is still training."""
+
+
+class ResumeRefused(RuntimeError):
+    """The model's training cannot be resumed (message meant for the user)."""
 
 
 def start_training(
@@ -117,6 +126,20 @@ def get_model(services: Services, model_id: int) -> Model:
     return model
 
 
+def resolve_model(services: Services, ref: str | int) -> int:
+    """A model id from an id (all digits) or a name (its latest version); ModelNotFound: unknown name."""
+    text = str(ref).strip()
+    if text.isdigit():
+        return int(text)
+    with services.db.session() as session:
+        model_id = session.scalars(
+            select(Model.id).where(Model.name == text).order_by(Model.version.desc()).limit(1)
+        ).first()
+    if model_id is None:
+        raise ModelNotFound(f"no model named {text!r}")
+    return model_id
+
+
 def list_models(services: Services) -> list[Model]:
     """Every model, newest first."""
     with services.db.session() as session:
@@ -125,6 +148,23 @@ def list_models(services: Services) -> list[Model]:
 
 def cancel_training(services: Services, model_id: int) -> Model:
     request_cancel(services.db, get_model(services, model_id).job_id)
+    return get_model(services, model_id)
+
+
+def resume_training(services: Services, model_id: int) -> Model:
+    """Queue a cancelled or failed training again, to go on from its checkpoint.pt (same model and job)."""
+    model = get_model(services, model_id)
+    if model.job.status not in ("failed", "cancelled"):
+        raise ResumeRefused(
+            f"model {model_id} is {model.job.status}: only a cancelled or failed training can be resumed"
+        )
+    if not (services.storage.model_dir(model_id) / CHECKPOINT).is_file():
+        raise ResumeRefused(
+            f"model {model_id} has no {CHECKPOINT} (it stopped before its first epoch ended): train it again"
+        )
+    if not requeue_job(services.db, model.job_id, {**model.job.params, "resume": True}):
+        raise ResumeRefused(f"model {model_id} changed state meanwhile; look at it again")
+    services.jobs.submit(model.job_id)
     return get_model(services, model_id)
 
 
@@ -156,6 +196,7 @@ def run_training_job(ctx: JobContext) -> dict[str, Any]:
     """The "train" job: fine-tune the model row's architecture on its collection's stored split."""
     from trainer import artifacts
     from trainer.catalogue import UnknownArchitecture, get_architecture
+    from trainer.checkpoint import NoCheckpoint
     from trainer.config import TrainSettings
     from trainer.data import TrainData
     from trainer.distributed import fine_tune_distributed, resolve_processes
@@ -195,7 +236,8 @@ def run_training_job(ctx: JobContext) -> dict[str, Any]:
         "model": {"id": model.id, "name": model.name, "version": model.version},
         "collection": {"id": collection.id, "name": collection.name, "version": collection.version},
     }
-    ctx.report(phase="starting", epoch=0, epochs=model.settings.get("epochs"))
+    resume = bool(ctx.params.get("resume"))
+    ctx.report(phase="resuming" if resume else "starting", epoch=0, epochs=model.settings.get("epochs"))
     try:
         processes = resolve_processes(services.settings.train_processes)  # > 1: DDP, one process per GPU
         train = fine_tune if processes == 1 else partial(fine_tune_distributed, processes=processes)
@@ -205,10 +247,11 @@ def run_training_job(ctx: JobContext) -> dict[str, Any]:
             data,
             out_dir,
             info=info,
-            report=ctx.report,
+            report=_logged(ctx.report, f"model {model.id} ({model.name} v{model.version})"),
             check_cancelled=ctx.check_cancelled,
+            resume=resume,
         )
-    except (TrainingError, WeightsMissing, UnknownArchitecture, ExportMismatch) as exc:
+    except (TrainingError, WeightsMissing, UnknownArchitecture, ExportMismatch, NoCheckpoint) as exc:
         raise JobError(str(exc)) from None
     metrics = {**result.metrics, "history": result.history}
     with services.db.session() as session:
@@ -221,3 +264,26 @@ def run_training_job(ctx: JobContext) -> dict[str, Any]:
         "device": result.device,
         "processes": result.processes,
     }
+
+
+def _logged(report: Callable[..., None], who: str) -> Callable[..., None]:
+    """report, also logging each new phase and each epoch's end (what `cvat-bridge serve` shows)."""
+    phase: list[str | None] = [None]
+
+    def report_and_log(**fields: Any) -> None:
+        report(**fields)
+        if "val_accuracy" in fields:
+            log.info(
+                "%s: epoch %s/%s: train loss %.4f, val loss %.4f, val accuracy %.1f%%",
+                who,
+                fields["epoch"],
+                fields["epochs"],
+                fields["loss"],
+                fields["val_loss"],
+                100 * fields["val_accuracy"],
+            )
+        elif fields.get("phase") not in (None, phase[0]):
+            log.info("%s: %s", who, fields["phase"])
+        phase[0] = fields.get("phase", phase[0])
+
+    return report_and_log

@@ -83,6 +83,7 @@ def fine_tune_distributed(
     info: dict[str, Any] | None = None,
     report: Report = lambda **_: None,
     check_cancelled: Callable[[], None] = lambda: None,
+    resume: bool = False,
 ) -> TrainResult:
     """`engine.fine_tune` in `processes` processes; rank 0's result (`processes`: the ranks that joined)."""
     context = mp.get_context("spawn")
@@ -90,7 +91,7 @@ def fine_tune_distributed(
     stop = context.Event()
     with tempfile.TemporaryDirectory(prefix="cvat-bridge-ddp-") as rendezvous:
         job = _RankJob(
-            spec, settings, data, out_dir, info, processes, f"file://{rendezvous}/store", os.getpid()
+            spec, settings, data, out_dir, info, processes, f"file://{rendezvous}/store", os.getpid(), resume
         )
         ranks = [
             context.Process(
@@ -116,6 +117,7 @@ class _RankJob:
     world: int
     init_method: str
     parent_pid: int
+    resume: bool = False
 
 
 def _supervise(
@@ -183,6 +185,7 @@ def _run_rank(rank: int, job: _RankJob, messages: Any, stop: Any) -> None:
             report=report,
             check_cancelled=placement.check_cancelled,
             placement=placement,
+            resume=job.resume,
         )
         if result is not None:
             messages.put(("result", result))

@@ -32,6 +32,7 @@ from cvat_bridge.runtime.imaging import Preprocessing
 from trainer import artifacts
 from trainer.batchnorm import recalibrate
 from trainer.catalogue import ArchitectureSpec, classifier_head
+from trainer.checkpoint import Resumed, load_checkpoint, save_checkpoint
 from trainer.config import TrainSettings
 from trainer.data import (
     ImageDataset,
@@ -137,13 +138,18 @@ def fine_tune(
     report: Report = lambda **_: None,
     check_cancelled: Callable[[], None] = lambda: None,
     placement: Placement | None = None,
+    resume: bool = False,
 ) -> TrainResult | None:
     """Fine-tune spec on data with settings; writes every artifact into out_dir (see trainer.artifacts).
 
+    resume: continue after the last finished epoch of out_dir's checkpoint.pt (trainer/checkpoint.py).
     None only in the processes of a distributed placement that do not write the results.
     """
-    run = _build(spec, settings, data, out_dir, info or {}, report, check_cancelled, placement or Placement())
-    best, history = _fit(run)
+    resumed = load_checkpoint(out_dir) if resume else None
+    run = _build(
+        spec, settings, data, out_dir, info or {}, report, check_cancelled, placement or Placement(), resumed
+    )
+    best, history = _fit(run, resumed)
     if not run.placement.finish_epochs():
         return None
     return _finalise(run, best, history)
@@ -182,8 +188,10 @@ def _build(
     report: Report,
     check_cancelled: Callable[[], None],
     placement: Placement,
+    resumed: Resumed | None = None,
 ) -> _Run:
-    """Model, data, the recipe's choices (from the train split), loss, optimiser and schedule."""
+    """Model, data, the recipe's choices (from the train split; a resumed run's: from its checkpoint), loss,
+    optimiser and schedule."""
     started = time.monotonic()
     _check_data(data)
     image_size = settings.image_size or spec.preprocessing().crop_size
@@ -222,7 +230,7 @@ def _build(
     # What the train images say (one no-gradient pass): the probe head and whether flips keep the classes.
     decisions: dict[str, Any] = {}
     evidence = None
-    if recipe.needs_evidence:
+    if recipe.needs_evidence and resumed is None:
         report(phase="examining the train images")
         loader = make_loader(eval_dataset(data.train, preprocessing), settings.batch_size, workers)
         backbone = model if settings.pretrained else None
@@ -232,7 +240,10 @@ def _build(
     decisions["flips"] = flips
     if mirror is not None:
         decisions["mirror_test"] = mirror.to_dict()
-    probe = recipe.fit_probe(evidence, num_classes, weights, pretrained_head)
+    if resumed is not None:
+        decisions = dict(resumed.decisions)
+        flips = decisions["flips"]
+    probe = recipe.fit_probe(evidence, num_classes, weights, pretrained_head, check_cancelled)
 
     # Data.
     generator = torch.Generator().manual_seed(settings.seed)
@@ -279,16 +290,26 @@ def _build(
     )  # fmt: skip
 
 
-def _fit(run: _Run) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def _fit(run: _Run, resumed: Resumed | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The epochs: train, evaluate on val, checkpoint, keep the best (the probe head alone is "epoch 0"),
-    stop early. Returns the best epoch's row and every epoch's."""
+    stop early; a resumed run goes on after its checkpoint's epoch. Returns the best epoch's row and every
+    epoch's."""
     model, placement, settings = run.model, run.placement, run.settings
     history: list[dict[str, Any]] = []
     best: dict[str, Any] | None = None
     if run.probe is not None:
         best = _probe_epoch(run)
     epochs_without_improvement = 0
-    for epoch in range(1, settings.epochs + 1):
+    first_epoch = 1
+    step = run.step
+    states = {"model": model, "optimizer": step.optimizer, "scheduler": step.scheduler, "scaler": step.scaler}
+    if resumed is not None:
+        resumed.restore(states)
+        history, best = resumed.history, resumed.best
+        epochs_without_improvement = resumed.epochs_without_improvement
+        stopped = bool(settings.patience) and epochs_without_improvement >= settings.patience
+        first_epoch = settings.epochs + 1 if stopped else resumed.epoch + 1
+    for epoch in range(first_epoch, settings.epochs + 1):
         epoch_start = time.monotonic()
         run.recipe.start_epoch(model, epoch)
         train_loss, images_per_second = placement.train_epoch(model, run.step, epoch)
@@ -314,16 +335,14 @@ def _fit(run: _Run) -> tuple[dict[str, Any], list[dict[str, Any]]]:
             if placement.writes_files:
                 artifacts.save_torch(_cpu_state(model), run.out_dir / artifacts.WEIGHTS)
         if placement.writes_files:
-            artifacts.save_torch(
-                {
-                    "model": _cpu_state(model),
-                    "optimizer": run.step.optimizer.state_dict(),
-                    "scheduler": run.step.scheduler.state_dict(),
-                    "epoch": epoch,
-                    "best_epoch": best["epoch"],
-                    "history": history,
-                },
-                run.out_dir / artifacts.CHECKPOINT,
+            save_checkpoint(
+                run.out_dir,
+                states,
+                epoch=epoch,
+                best=best,
+                history=history,
+                epochs_without_improvement=epochs_without_improvement,
+                decisions=run.decisions,
             )
             artifacts.write_json(run.out_dir / artifacts.HISTORY, history)
         run.step.progress.epoch_done(epoch, train_loss, val_loss, val_accuracy, history)

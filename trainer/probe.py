@@ -45,8 +45,12 @@ def fit_probe_head(
     classes: int,
     class_weights: torch.Tensor | None = None,
     pretrained_head: nn.Linear | None = None,
+    check_cancelled: Callable[[], None] = lambda: None,
 ) -> ProbeChoice:
-    """The head (fitted on all of features) of the candidate with the lowest cross-validated loss."""
+    """The head (fitted on all of features) of the candidate with the lowest cross-validated loss.
+
+    check_cancelled is called between fits (each takes seconds on a large collection).
+    """
     weights = class_weights.to(features.device) if class_weights is not None else None
     candidates: dict[str, Fit] = {
         "features": lambda x, y: fit_feature_probe(x, y, classes, weights),
@@ -57,7 +61,8 @@ def fit_probe_head(
     losses = {}
     if len(candidates) > 1 and _can_cross_validate(labels):
         losses = {
-            name: cross_validated_loss(fit, features, labels, weights) for name, fit in candidates.items()
+            name: cross_validated_loss(fit, features, labels, weights, check_cancelled)
+            for name, fit in candidates.items()
         }
     name = min(losses, key=losses.__getitem__) if losses else "features"
     weight, bias = candidates[name](features, labels)
@@ -124,7 +129,11 @@ def sparse_logistic_regression(
 
 
 def cross_validated_loss(
-    fit: Fit, features: torch.Tensor, labels: torch.Tensor, class_weights: torch.Tensor | None = None
+    fit: Fit,
+    features: torch.Tensor,
+    labels: torch.Tensor,
+    class_weights: torch.Tensor | None = None,
+    check_cancelled: Callable[[], None] = lambda: None,
 ) -> float:
     """Mean held-out cross-entropy of fit over FOLDS stratified folds (deterministic)."""
     folds = stratified_folds(labels, FOLDS)
@@ -133,6 +142,7 @@ def cross_validated_loss(
         held_out = folds == fold
         if not held_out.any():  # classes smaller than FOLDS leave the last folds empty
             continue
+        check_cancelled()
         weight, bias = fit(features[~held_out], labels[~held_out])
         logits = features[held_out] @ weight.T + bias
         loss = nn.functional.cross_entropy(logits, labels[held_out], weight=class_weights)

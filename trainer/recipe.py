@@ -16,6 +16,7 @@ measured worse on average (README, "Training quality").
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -82,11 +83,14 @@ class Recipe:
         classes: int,
         class_weights: torch.Tensor | None,
         pretrained_head: nn.Linear | None,
+        check_cancelled: Callable[[], None] = lambda: None,
     ) -> ProbeChoice | None:
         """The linear probe's head on the backbone features of the train images (None: no probe)."""
         if not self.probes or evidence is None or evidence.source != "backbone":
             return None
-        return fit_probe_head(evidence.features, evidence.labels, classes, class_weights, pretrained_head)
+        return fit_probe_head(
+            evidence.features, evidence.labels, classes, class_weights, pretrained_head, check_cancelled
+        )
 
     def param_groups(self, model: nn.Module, learning_rate: float) -> list[dict[str, Any]]:
         """Optimizer groups: the head at learning_rate, the backbone at learning_rate x backbone_lr_scale."""

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, Field, model_validator
 
-from cvat_bridge.api.deps import services
+from cvat_bridge.api.deps import ModelId, services
 from cvat_bridge.api.jobs import existing_job, job_to_dict
 from cvat_bridge.cvat import client as cvat
 from cvat_bridge.jobs.queue import start_job
@@ -72,7 +72,9 @@ def import_from_cvat(body: CvatImportRequest, svc: Services = Depends(services))
 
 
 @router.post("/models/{model_id}/annotate", status_code=202)
-def annotate_task(model_id: int, body: AnnotateRequest, svc: Services = Depends(services)) -> dict[str, Any]:
+def annotate_task(
+    model_id: ModelId, body: AnnotateRequest, svc: Services = Depends(services)
+) -> dict[str, Any]:
     """Start tagging a CVAT task's frames with a trained model (job result: frames tagged, skipped...)."""
     try:
         check_model(svc, model_id)

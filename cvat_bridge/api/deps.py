@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import Depends, HTTPException, Request, status
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Path, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from cvat_bridge.auth import function_download_token, token_matches
 from cvat_bridge.services import Services
+from cvat_bridge.training import ModelNotFound, resolve_model
 
 _bearer = HTTPBearer(auto_error=False)
 
@@ -40,3 +43,17 @@ async def require_token_or_download_token(
         if token_matches(credentials.credentials, expected):
             return
     await require_token(request, credentials)
+
+
+def model_id_from_path(
+    request: Request,
+    model_id: str = Path(description="a model id, or a model name (its latest version)"),
+) -> int:
+    """The id of the model named in the path by id or by name (404 for an unknown name)."""
+    try:
+        return resolve_model(request.app.state.services, model_id)
+    except ModelNotFound as exc:
+        raise HTTPException(404, str(exc)) from None
+
+
+ModelId = Annotated[int, Depends(model_id_from_path)]

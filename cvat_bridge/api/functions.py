@@ -12,7 +12,7 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel
 from starlette.background import BackgroundTask
 
-from cvat_bridge.api.deps import require_token_or_download_token, services
+from cvat_bridge.api.deps import ModelId, require_token_or_download_token, services
 from cvat_bridge.functions.deploy import (
     DeploymentConflict,
     deployment_state,
@@ -49,7 +49,7 @@ def _errors(exc: Exception) -> HTTPException:
 
 @download_router.get("/models/{model_id}/function")
 @download_router.get("/models/{model_id}/function.zip", include_in_schema=False)  # Nuclio wants the suffix
-def download_function(model_id: int, svc: Services = Depends(services)) -> FileResponse:
+def download_function(model_id: ModelId, svc: Services = Depends(services)) -> FileResponse:
     """The model's Nuclio function folder as a zip, for `nuctl deploy --path` (see serverless/README.md)."""
     try:
         source = load_source(svc, model_id)
@@ -71,7 +71,7 @@ def download_function(model_id: int, svc: Services = Depends(services)) -> FileR
 
 
 @router.get("/models/{model_id}/deployment")
-def read_deployment(model_id: int, svc: Services = Depends(services)) -> dict[str, Any]:
+def read_deployment(model_id: ModelId, svc: Services = Depends(services)) -> dict[str, Any]:
     try:
         load_source(svc, model_id)
     except ModelNotFound as exc:
@@ -83,7 +83,7 @@ def read_deployment(model_id: int, svc: Services = Depends(services)) -> dict[st
 
 @router.post("/models/{model_id}/deployment", status_code=202)
 def deploy(
-    model_id: int, request: Request, body: DeployRequest | None = None, svc: Services = Depends(services)
+    model_id: ModelId, request: Request, body: DeployRequest | None = None, svc: Services = Depends(services)
 ) -> dict[str, Any]:
     """Deploy the model into Nuclio project `cvat` (a background job); poll GET for the state."""
     base_url = svc.settings.public_url or str(request.base_url)
@@ -94,7 +94,7 @@ def deploy(
 
 
 @router.delete("/models/{model_id}/deployment")
-def undeploy(model_id: int, svc: Services = Depends(services)) -> dict[str, Any]:
+def undeploy(model_id: ModelId, svc: Services = Depends(services)) -> dict[str, Any]:
     """Remove the model's function from Nuclio (and so from CVAT's list)."""
     try:
         load_source(svc, model_id)

@@ -8,25 +8,26 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Response
 from fastapi.responses import FileResponse
 
-from cvat_bridge.api.deps import services
+from cvat_bridge.api.deps import ModelId, services
 from cvat_bridge.db import Model
 from cvat_bridge.services import Services
 from cvat_bridge.storage import Storage
 from cvat_bridge.training import (
     ModelBusy,
     ModelNotFound,
+    ResumeRefused,
     TrainingRequestError,
     cancel_training,
     delete_model,
     get_model,
     list_models,
+    resume_training,
     start_training,
 )
 from trainer.artifacts import ARTIFACTS
 from trainer.config import TrainSettings
 
 router = APIRouter(tags=["models"])
-REQUEST_FIELDS = {"name", "collection_id", "architecture"}
 
 
 class TrainRequest(TrainSettings):
@@ -86,7 +87,7 @@ def create_model(request: TrainRequest, svc: Services = Depends(services)) -> di
             name=request.name,
             collection_id=request.collection_id,
             architecture=request.architecture,
-            settings=request.model_dump(exclude=REQUEST_FIELDS),
+            settings=request.model_dump(include=set(TrainSettings.model_fields)),
         )
     except TrainingRequestError as exc:
         raise HTTPException(422, str(exc)) from None
@@ -99,18 +100,29 @@ def read_models(svc: Services = Depends(services)) -> list[dict[str, Any]]:
 
 
 @router.get("/models/{model_id}")
-def read_model(model_id: int, svc: Services = Depends(services)) -> dict[str, Any]:
+def read_model(model_id: ModelId, svc: Services = Depends(services)) -> dict[str, Any]:
     return model_to_dict(_existing(svc, model_id), svc.storage)
 
 
 @router.post("/models/{model_id}/cancel")
-def cancel_model(model_id: int, svc: Services = Depends(services)) -> dict[str, Any]:
+def cancel_model(model_id: ModelId, svc: Services = Depends(services)) -> dict[str, Any]:
     _existing(svc, model_id)
     return model_to_dict(cancel_training(svc, model_id), svc.storage)
 
 
+@router.post("/models/{model_id}/resume", status_code=202)
+def resume_model(model_id: ModelId, svc: Services = Depends(services)) -> dict[str, Any]:
+    """Continue a cancelled or failed training from its last checkpoint (the same model version); 409 when it
+    is queued, running or succeeded, or stopped before its first epoch ended."""
+    _existing(svc, model_id)
+    try:
+        return model_to_dict(resume_training(svc, model_id), svc.storage)
+    except ResumeRefused as exc:
+        raise HTTPException(409, str(exc)) from None
+
+
 @router.delete("/models/{model_id}", status_code=204)
-def remove_model(model_id: int, svc: Services = Depends(services)) -> Response:
+def remove_model(model_id: ModelId, svc: Services = Depends(services)) -> Response:
     _existing(svc, model_id)
     try:
         delete_model(svc, model_id)
@@ -122,7 +134,7 @@ def remove_model(model_id: int, svc: Services = Depends(services)) -> Response:
 
 
 @router.get("/models/{model_id}/artifacts/{name}")
-def download_artifact(model_id: int, name: str, svc: Services = Depends(services)) -> FileResponse:
+def download_artifact(model_id: ModelId, name: str, svc: Services = Depends(services)) -> FileResponse:
     """One artifact file by its name (model.onnx, weights.pt, metrics.json, ...); no other paths."""
     _existing(svc, model_id)
     if name not in ARTIFACTS:

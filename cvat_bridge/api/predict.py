@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from cvat_bridge.api.deps import services
+from cvat_bridge.api.deps import ModelId, services
 from cvat_bridge.services import Services
 from cvat_bridge.serving import BadImage, ModelNotFound, ModelNotReady, get_predictor, read_images
 
@@ -33,7 +33,7 @@ class PredictAnswer(BaseModel):
 # against the model on the event loop would cost more than it checks.
 @router.post("/models/{model_id}/predict", responses={200: {"model": PredictAnswer}})
 async def predict(
-    model_id: int,
+    model_id: ModelId,
     file: list[UploadFile] = File(default=[], description="one or more images, in the order of the answer"),
     top_k: int = Form(5, ge=1, le=1000, description="how many of the most likely classes to list"),
     threshold: float = Form(0.0, ge=0.0, le=1.0, description="below this confidence the label is null"),

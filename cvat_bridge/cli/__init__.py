@@ -9,13 +9,14 @@ import click
 from cvat_bridge import __version__
 from cvat_bridge.jobs.queue import QUEUES
 from cvat_bridge.services import get_services
+from cvat_bridge.settings import LOG_FORMAT
 
 
 @click.group()
 @click.version_option(__version__)
 def main() -> None:
     """Train image classifiers from zip folder trees and CVAT tags; put them back into CVAT."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
 
 
 @main.command()

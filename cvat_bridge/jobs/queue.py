@@ -18,6 +18,7 @@ from cvat_bridge.jobs.store import (
     reap_stale_jobs,
     worker_id,
 )
+from cvat_bridge.settings import LOG_FORMAT
 
 if TYPE_CHECKING:
     from cvat_bridge.services import Services
@@ -69,10 +70,11 @@ def reap_lost_jobs_forever(services: Services, stop: threading.Event) -> None:
             log.warning("could not check for lost jobs", exc_info=True)
 
 
-def _init_worker(settings: Any, handlers: dict[str, str]) -> None:
+def _init_worker(settings: Any, handlers: dict[str, str], log_level: int) -> None:
     from cvat_bridge.jobs import runner
     from cvat_bridge.services import Services, set_services
 
+    logging.basicConfig(level=log_level, format=LOG_FORMAT)  # a spawned process starts unconfigured
     set_services(Services(settings))
     runner.HANDLERS.update(handlers)  # the queuing process's registry is the one that counts
 
@@ -95,7 +97,7 @@ class EmbeddedQueue:
                 max_workers=1,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_init_worker,
-                initargs=(self._services.settings, dict(HANDLERS)),
+                initargs=(self._services.settings, dict(HANDLERS), logging.getLogger().getEffectiveLevel()),
             )
         return self._pool
 

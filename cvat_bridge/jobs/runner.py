@@ -73,18 +73,22 @@ def run_job(job_id: str) -> None:
     if job is None:
         return
     context = JobContext(services, job)
+    log.info("job %s (%s) started", job_id, job.kind)
     with _Heartbeat(services, job_id):
         try:
             result = _handler(job.kind)(context)
         except JobCancelled:
             finish_job(services.db, job_id, "cancelled", error="cancelled by the user")
+            log.info("job %s (%s) cancelled", job_id, job.kind)
         except JobError as exc:
             finish_job(services.db, job_id, "failed", error=str(exc))
+            log.warning("job %s (%s) failed: %s", job_id, job.kind, exc)
         except Exception as exc:  # noqa: BLE001 - any failure must reach the user, not kill the worker
             log.exception("job %s (%s) failed", job_id, job.kind)
             finish_job(services.db, job_id, "failed", error=f"{type(exc).__name__}: {exc}")
         else:
             finish_job(services.db, job_id, "succeeded", result=result)
+            log.info("job %s (%s) succeeded: %s", job_id, job.kind, result)
 
 
 def _handler(kind: str) -> Callable[[JobContext], Any]:

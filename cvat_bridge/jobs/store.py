@@ -52,6 +52,29 @@ def request_cancel(db: Database, job_id: str) -> str | None:
         return job.status if job else None
 
 
+def requeue_job(db: Database, job_id: str, params: dict[str, Any]) -> bool:
+    """Queue a failed or cancelled job again (same row) with new params; False if it was in another state."""
+    with db.session() as session:
+        return bool(
+            session.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.status.in_(("failed", "cancelled")))
+                .values(
+                    status="queued",
+                    params=params,
+                    progress={},
+                    result=None,
+                    error=None,
+                    cancel_requested=False,
+                    worker=None,
+                    started_at=None,
+                    finished_at=None,
+                    heartbeat_at=None,
+                )
+            ).rowcount
+        )
+
+
 def claim_job(db: Database, job_id: str) -> Job | None:
     """Mark a queued job running for this process; None if another worker has it or it was cancelled."""
     now = utcnow()
