@@ -153,6 +153,13 @@ def cancel_training(services: Services, model_id: int) -> Model:
 
 def resume_training(services: Services, model_id: int) -> Model:
     """Queue a cancelled or failed training again, to go on from its checkpoint.pt (same model and job)."""
+    model = requeue_training(services, model_id)
+    services.jobs.submit(model.job_id)
+    return model
+
+
+def requeue_training(services: Services, model_id: int) -> Model:
+    """Check that the training can resume, and mark its job queued again with `resume` (not submitted)."""
     model = get_model(services, model_id)
     if model.job.status not in ("failed", "cancelled"):
         raise ResumeRefused(
@@ -164,7 +171,6 @@ def resume_training(services: Services, model_id: int) -> Model:
         )
     if not requeue_job(services.db, model.job_id, {**model.job.params, "resume": True}):
         raise ResumeRefused(f"model {model_id} changed state meanwhile; look at it again")
-    services.jobs.submit(model.job_id)
     return get_model(services, model_id)
 
 

@@ -12,15 +12,17 @@ class TrainSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    epochs: int = Field(10, ge=1, le=1000)
-    batch_size: int = Field(32, ge=1, le=4096)
+    epochs: int = Field(10, ge=1, le=1000, description="training epochs at most (see patience)")
+    batch_size: int = Field(32, ge=1, le=4096, description="images per training step")
     image_size: int | None = Field(
         None, ge=32, le=1024, description="input size; default: the architecture's"
     )
-    learning_rate: float = Field(1e-3, gt=0, le=10)
-    weight_decay: float = Field(1e-4, ge=0, le=1)
-    pretrained: bool = True
-    seed: int = Field(0, ge=0)
+    learning_rate: float = Field(
+        1e-3, gt=0, le=10, description="peak AdamW learning rate (backbone: x backbone_lr_scale)"
+    )
+    weight_decay: float = Field(1e-4, ge=0, le=1, description="AdamW weight decay")
+    pretrained: bool = Field(True, description="start from ImageNet weights")
+    seed: int = Field(0, ge=0, description="one seed for weights, shuffling and augmentation")
     patience: int = Field(
         5, ge=0, description="stop after this many epochs without a higher val accuracy; 0: never"
     )

@@ -142,10 +142,12 @@ class TimmArchitecture(ArchitectureSpec):
         return model
 
     def load_weights_file(self, path: str) -> None:
+        from trainer.weights import load_error
+
         try:
             self._load_timm_file(path)
         except (RuntimeError, KeyError, ValueError, OSError) as exc:
-            raise ValueError(f"{path} does not fit {self.name}: {str(exc).splitlines()[0]}") from exc
+            raise ValueError(f"{path} does not fit {self.name}: {load_error(exc)}") from exc
 
     def _fetch(self) -> dict[str, Any]:
         """The cached weights file, or timm's download (Hugging Face hub or the config's URL)."""

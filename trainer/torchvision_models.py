@@ -110,14 +110,13 @@ class TorchvisionArchitecture(ArchitectureSpec):
         return model
 
     def load_weights_file(self, path: str) -> None:
-        from trainer.weights import load_state_dict_file
+        from trainer.weights import load_error, load_state_dict_file
 
         model = get_model(self.name, weights=None)
         try:
             model.load_state_dict(load_state_dict_file(path))
         except Exception as exc:  # noqa: BLE001 - not a torch file, not a state dict, wrong shapes...
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ValueError(f"{path} is not a {self.name} state dict: {reason}") from exc
+            raise ValueError(f"{path} is not a {self.name} state dict: {load_error(exc)}") from exc
 
 
 def register_all() -> None:

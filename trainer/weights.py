@@ -6,7 +6,9 @@ put it in, and the alternative (`pretrained: false`).
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import shutil
 import socket
 from collections.abc import Callable, Sequence
@@ -27,10 +29,11 @@ class WeightsMissing(Exception):
     def __init__(self, architecture: str, weights: WeightsFile, reason: str) -> None:
         self.architecture = architecture
         self.weights = weights
+        source = f" (download it from {weights.url})" if weights.url else ""
         super().__init__(
             f"pretrained weights for {architecture} are not available ({reason}): put the file "
-            f"{weights.file_name} into the folder {weights.folder} (or run `cvat-bridge weights add FILE "
-            f"--architecture {architecture}`), or train with pretrained: false"
+            f"{weights.file_name}{source} into the folder {weights.folder}, or run `cvat-bridge weights add "
+            f"FILE --architecture {architecture}`; or train with pretrained: false"
         )
 
 
@@ -84,15 +87,65 @@ def available_weights(spec: ArchitectureSpec) -> tuple[str, str] | None:
 
 
 def add_weights_file(source: Path, architecture: str) -> Path:
-    """Put a user-supplied weights file where the architecture's loader finds it, after checking it fits."""
+    """Put a user-supplied weights file where the architecture's loader finds it, after checking it fits.
+
+    A file that does not load as the architecture's state dict is refused with what was expected.
+    """
     spec = get_architecture(architecture)
-    spec.load_weights_file(str(source))
-    target = Path(spec.weights_file().path)
+    expected = spec.weights_file()
+    try:
+        spec.load_weights_file(str(source))
+    except ValueError as exc:
+        origin = f" ({expected.url})" if expected.url else ""
+        raise ValueError(
+            f"{exc}. Expected the ImageNet weights of {architecture}: the file {expected.file_name}{origin}"
+        ) from exc
+    target = Path(expected.path)
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".partial")
     shutil.copyfile(source, partial)
     os.replace(partial, target)
     return target
+
+
+def hash_mismatch(source: Path, weights: WeightsFile) -> str | None:
+    """When the expected file name carries a SHA-256 prefix (torchvision's `name-<hash>.pth`) that source's
+    content does not have: a sentence saying so (the file still fits the architecture); else None."""
+    match = re.search(r"-([0-9a-f]{8,64})\.pth$", weights.file_name)
+    if match is None:
+        return None
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    if digest.startswith(match.group(1)):
+        return None
+    return (
+        f"its SHA-256 starts with {digest[: len(match.group(1))]}, not {match.group(1)} as the official "
+        f"{weights.file_name}: other weights of the same shape (they load, so they are installed)"
+    )
+
+
+def load_error(exc: Exception) -> str:
+    """A one-line reason why a weights file does not load (torch's messages span many lines)."""
+    text = str(exc).strip()
+    if text.startswith("Error(s) in loading state_dict"):
+        missing = re.search(r"Missing key\(s\) in state_dict: (.*?)\.\s", text, re.S)
+        unexpected = re.search(r"Unexpected key\(s\) in state_dict: (.*?)\.\s", text, re.S)
+        shapes = re.findall(
+            r"size mismatch for ([^:]+): copying a param with shape (\S+) from checkpoint, "
+            r"the shape in current model is (\S+)",
+            text,
+        )
+        parts = [
+            f"{len(found.group(1).split(', '))} {what} keys (e.g. {found.group(1).split(', ')[0]})"
+            for what, found in (("missing", missing), ("unexpected", unexpected))
+            if found
+        ]
+        if shapes:
+            name, got, wanted = shapes[0]
+            parts.append(f"{len(shapes)} shapes differ (e.g. {name}: {got} in the file, {wanted} expected)")
+        return "its tensors do not match: " + "; ".join(parts) if parts else text.splitlines()[0]
+    if text.startswith("Weights only load failed") or "invalid load key" in text:
+        return "it is not a file torch.save wrote (torch.load cannot read it)"
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def load_state_dict_file(path: str) -> dict[str, Any]:

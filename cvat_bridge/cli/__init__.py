@@ -62,4 +62,4 @@ def _safe_url(url: str) -> str:
 
 
 # Each module registers its commands on `main`.
-from cvat_bridge.cli import collections, cvat, function, models, predict  # noqa: E402,F401,I001
+from cvat_bridge.cli import collections, cvat, function, models, predict, train, weights  # noqa: E402,F401,I001

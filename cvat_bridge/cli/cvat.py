@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 from cvat_bridge.cli import main
 from cvat_bridge.cli.collections import collections
+from cvat_bridge.cli.models import model_id_of
 from cvat_bridge.cvat import client as cvat_client
 from cvat_bridge.cvat.annotate import AnnotateRefused, annotate_task
 from cvat_bridge.cvat.importer import import_from_cvat
@@ -117,7 +118,7 @@ def projects_command(as_json: bool) -> None:
 
 
 @cvat.command("annotate")
-@click.option("--model", "model_id", type=int, required=True, help="Model id.")
+@click.option("--model", required=True, help="Model id, or name (its latest version).")
 @click.option("--task", "task_id", type=int, required=True, help="CVAT task id.")
 @click.option(
     "--threshold",
@@ -127,9 +128,10 @@ def projects_command(as_json: bool) -> None:
     help="Frames whose best class is less likely than this get no tag.",
 )
 @click.option("--overwrite", is_flag=True, help="Replace the tags of frames that already have one.")
-def annotate_command(model_id: int, task_id: int, threshold: float, overwrite: bool) -> None:
+def annotate_command(model: str, task_id: int, threshold: float, overwrite: bool) -> None:
     """Tag a CVAT task's frames with a trained model (tags written with source "auto")."""
     services = get_services()
+    model_id = model_id_of(services, model)
     with _user_errors(), cvat_client.connect(services.settings) as client, _progress_bar("tagging") as bar:
         result = annotate_task(
             services,

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from cvat_bridge.cli import main
+from cvat_bridge.cli.models import model_id_of
 from cvat_bridge.functions.render import ModelNotFound, ModelNotReady, load_source, render_function
 from cvat_bridge.services import get_services
 
@@ -17,15 +18,16 @@ def function() -> None:
 
 
 @function.command("export")
-@click.argument("model_id", metavar="MODEL", type=int)
+@click.argument("model", metavar="MODEL")
 @click.argument("folder", metavar="DIR", type=click.Path(path_type=Path, file_okay=False))
-def export(model_id: int, folder: Path) -> None:
-    """Write model MODEL's function folder into DIR (which must not exist yet)."""
+def export(model: str, folder: Path) -> None:
+    """Write MODEL's function folder into DIR (which must not exist yet); MODEL: an id, or a name (its
+    latest version)."""
     if folder.exists():
         raise click.UsageError(f"{folder} exists already; name a new folder")
     services = get_services()
     try:
-        source = load_source(services, model_id)
+        source = load_source(services, model_id_of(services, model))
     except (ModelNotFound, ModelNotReady) as exc:
         raise click.ClickException(str(exc)) from exc
     render_function(source, folder, services.settings.inference_threads)

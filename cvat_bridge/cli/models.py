@@ -1,139 +1,49 @@
-"""`cvat-bridge train`, `cvat-bridge models list`, `cvat-bridge weights add|list`."""
+"""`cvat-bridge models list|show|watch|cancel|resume|delete`: MODEL is an id or a name (latest version)."""
 
 from __future__ import annotations
 
-import threading
-import time
-from pathlib import Path
-from typing import Any
-
 import click
-from sqlalchemy import select
 
 from cvat_bridge.cli import main
-from cvat_bridge.db import Collection
-from cvat_bridge.jobs.runner import run_job
-from cvat_bridge.jobs.store import TERMINAL_STATES, request_cancel
+from cvat_bridge.cli.display import echo_table, follow, print_epochs, print_metrics
+from cvat_bridge.cli.train import run_and_follow
+from cvat_bridge.db import Model
+from cvat_bridge.jobs.store import TERMINAL_STATES
 from cvat_bridge.services import Services, get_services
-from cvat_bridge.training import TrainingRequestError, create_training, get_model, list_models
+from cvat_bridge.training import (
+    ModelBusy,
+    ModelNotFound,
+    ResumeRefused,
+    cancel_training,
+    delete_model,
+    get_model,
+    list_models,
+    requeue_training,
+    resolve_model,
+)
 
-POLL_SECONDS = 0.5
+MODEL = click.argument("model", metavar="MODEL")
 
 
-@main.command()
-@click.option("--collection", required=True, help="Collection id, or name (its latest version).")
-@click.option("--architecture", required=True, help="e.g. resnet18 (see GET /api/architectures).")
-@click.option("--name", required=True, help="Model name; training a name again makes a new version.")
-@click.option("--epochs", type=int)
-@click.option("--batch-size", type=int)
-@click.option("--image-size", type=int, help="Input size; default: the architecture's native size.")
-@click.option("--learning-rate", type=float)
-@click.option("--pretrained/--no-pretrained", default=None, help="Start from ImageNet weights (default).")
-@click.option("--seed", type=int)
-@click.option("--patience", type=int, help="Early stopping after N epochs without improvement (0: off).")
-@click.option("--imbalance", type=click.Choice(["weighted_loss", "sampler", "none"]))
-@click.option("--augmentation", type=click.Choice(["none", "light", "strong"]))
-@click.option("--warmup-epochs", type=int, help="First epochs train the new head only (pretrained).")
-@click.option("--backbone-lr-scale", type=float, help="Backbone learning rate = learning rate x this.")
-@click.option("--freeze-batchnorm/--train-batchnorm", default=None, help="Keep BatchNorm statistics.")
-def train(collection: str, architecture: str, name: str, **options: Any) -> None:
-    """Fine-tune ARCHITECTURE on a collection; shows progress, then the validation metrics.
-
-    Runs here unless CVAT_BRIDGE_REDIS_URL is set (then a `cvat-bridge worker` takes it). Ctrl-C cancels.
-    """
-    services = get_services()
-    settings = {key: value for key, value in options.items() if value is not None}
+def model_id_of(services: Services, model: str) -> int:
+    """The id of MODEL (an id, or a name for its latest version); a click error for an unknown name."""
     try:
-        model = create_training(
-            services,
-            name=name,
-            collection_id=_collection_id(services, collection),
-            architecture=architecture,
-            settings=settings,
-        )
-    except TrainingRequestError as exc:
+        return resolve_model(services, model)
+    except ModelNotFound as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(f"model {model.id}: {model.name} v{model.version} ({architecture}), job {model.job_id}")
-    if services.settings.redis_url:
-        services.jobs.submit(model.job_id)
-    else:
-        threading.Thread(target=run_job, args=(model.job_id,), daemon=True).start()
+
+
+def find_model(services: Services, model: str) -> Model:
+    """The model of MODEL (an id, or a name for its latest version), or a click error saying none is."""
     try:
-        status = _follow(services, model.id)
-    except KeyboardInterrupt:
-        request_cancel(services.db, model.job_id)
-        click.echo("cancelling...")
-        status = _follow(services, model.id)
-    final = get_model(services, model.id)
-    if status != "succeeded":
-        raise click.ClickException(f"training {status}: {final.job.error}")
-    _print_metrics(final.metrics, final.classes)
-    click.echo(f"artifacts: {services.storage.model_dir(model.id)}")
-
-
-def _collection_id(services: Services, collection: str) -> int:
-    if collection.isdigit():
-        return int(collection)
-    with services.db.session() as session:
-        found = session.scalars(
-            select(Collection.id).where(Collection.name == collection).order_by(Collection.version.desc())
-        ).first()
-    if found is None:
-        raise click.ClickException(f"no collection named {collection!r}")
-    return found
-
-
-def _follow(services: Services, model_id: int) -> str:
-    """Show the job's progress until it ends; returns its final status."""
-    from tqdm import tqdm
-
-    with tqdm(total=None, unit="epoch", dynamic_ncols=True) as bar:
-        while True:
-            job = get_model(services, model_id).job
-            progress = job.progress or {}
-            if progress.get("epochs"):
-                bar.total = progress["epochs"]
-                steps = max(progress.get("steps", 1), 1)
-                done = progress.get("epoch", 0) - 1 + progress.get("step", 0) / steps
-                bar.n = min(max(done, 0), bar.total)
-                bar.set_postfix_str(_postfix(job.status, progress), refresh=False)
-                bar.refresh()
-            if job.status in TERMINAL_STATES:
-                return job.status
-            time.sleep(POLL_SECONDS)
-
-
-def _postfix(status: str, progress: dict[str, Any]) -> str:
-    parts = [progress.get("phase") or status]
-    if progress.get("loss") is not None:
-        parts.append(f"loss {progress['loss']:.4f}")
-    if progress.get("val_accuracy") is not None:
-        parts.append(f"val acc {progress['val_accuracy']:.1%}")
-    if progress.get("images_per_second"):
-        parts.append(f"{progress['images_per_second']:.0f} img/s")
-    return ", ".join(parts)
-
-
-def _print_metrics(metrics: dict[str, Any], classes: list[str]) -> None:
-    click.echo(
-        f"validation accuracy {metrics['accuracy']:.1%} ({metrics['correct']}/{metrics['total']})"
-        + (f", top-5 {metrics['top5']:.1%}" if metrics.get("top5") is not None else "")
-        + f", best epoch {metrics['best_epoch'] or '0 (the probe head)'} of {metrics['epochs_run']}"
-    )
-    if "test" in metrics:
-        test = metrics["test"]
-        click.echo(f"test accuracy {test['accuracy']:.1%} ({test['correct']}/{test['total']})")
-    width = max(len(name) for name in classes)
-    click.echo(f"{'class':<{width}}  precision  recall     f1  support")
-    for name in classes:
-        row = metrics["per_class"][name]
-        scores = f"{row['precision']:9.3f}  {row['recall']:6.3f}  {row['f1']:5.3f}"
-        click.echo(f"{name:<{width}}  {scores}  {row['support']:7d}")
+        return get_model(services, model_id_of(services, model))
+    except ModelNotFound as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 @main.group()
 def models() -> None:
-    """Trained models."""
+    """Trained models (MODEL: an id, or a name for its latest version)."""
 
 
 @models.command("list")
@@ -143,42 +53,98 @@ def list_command() -> None:
     if not rows:
         click.echo("no models yet (cvat-bridge train ...)")
         return
-    click.echo(f"{'id':>4}  {'name':<24} {'ver':>3}  {'architecture':<20} {'status':<10} accuracy")
-    for model in rows:
-        accuracy = model.metrics.get("accuracy")
-        shown = f"{accuracy:.1%}" if accuracy is not None else "-"
-        what = f"{model.name:<24} {model.version:>3}  {model.architecture:<20}"
-        click.echo(f"{model.id:>4}  {what} {model.job.status:<10} {shown}")
+    echo_table(
+        ["id", "name", "version", "architecture", "status", "accuracy"],
+        [
+            [
+                model.id,
+                model.name,
+                model.version,
+                model.architecture,
+                model.job.status,
+                f"{model.metrics['accuracy']:.1%}" if model.metrics.get("accuracy") is not None else "-",
+            ]
+            for model in rows
+        ],
+        align="rlrllr",
+    )
 
 
-@main.group()
-def weights() -> None:
-    """Pretrained weights for offline machines."""
+@models.command("show")
+@MODEL
+def show(model: str) -> None:
+    """Status, progress or error, settings, then the metrics, per-class table and epochs of a trained one."""
+    services = get_services()
+    found = find_model(services, model)
+    job = found.job
+    click.echo(f"model {found.id}: {found.name} v{found.version} ({found.architecture})")
+    click.echo(f"collection {found.collection_id}, classes: {', '.join(found.classes)}")
+    click.echo(f"status: {job.status}" + (f" ({job.error})" if job.error else ""))
+    progress = job.progress or {}
+    if job.status not in TERMINAL_STATES and progress.get("phase"):
+        where = f", epoch {progress['epoch']}/{progress['epochs']}" if progress.get("epoch") else ""
+        click.echo(f"progress: {progress['phase']}{where}")
+    click.echo("settings: " + ", ".join(f"{key}={value}" for key, value in sorted(found.settings.items())))
+    if found.metrics.get("accuracy") is not None:
+        print_metrics(found.metrics, found.classes)
+        print_epochs(found.metrics)
+    click.echo(f"artifacts: {services.storage.model_dir(found.id)}")
 
 
-@weights.command("add")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--architecture", required=True, help="The architecture these weights are for.")
-def add_weights(file: Path, architecture: str) -> None:
-    """Put FILE where torchvision finds the pretrained weights of ARCHITECTURE (checked to load first)."""
-    from trainer.catalogue import UnknownArchitecture
-    from trainer.weights import add_weights_file
-
+@models.command("watch")
+@MODEL
+def watch(model: str) -> None:
+    """Follow a training live until it ends (Ctrl-C stops watching; the training goes on)."""
+    services = get_services()
+    found = find_model(services, model)
     try:
-        target = add_weights_file(file, architecture)
-    except (UnknownArchitecture, ValueError) as exc:
+        status = follow(services, found.id, cancel_on_interrupt=False)
+    except KeyboardInterrupt:
+        click.echo(f"stopped watching; model {found.id} goes on (cvat-bridge models cancel {found.id})")
+        return
+    final = get_model(services, found.id)
+    click.echo(f"model {found.id}: {status}" + (f" ({final.job.error})" if final.job.error else ""))
+    if status == "succeeded":
+        print_metrics(final.metrics, final.classes)
+        print_epochs(final.metrics)
+
+
+@models.command("cancel")
+@MODEL
+def cancel(model: str) -> None:
+    """Cancel a queued training at once, ask a running one to stop (it ends within seconds)."""
+    services = get_services()
+    found = cancel_training(services, find_model(services, model).id)
+    status = found.job.status
+    shown = "stopping (cvat-bridge models watch to follow)" if status == "running" else status
+    click.echo(f"model {found.id}: {shown}")
+
+
+@models.command("resume")
+@MODEL
+def resume(model: str) -> None:
+    """Continue a cancelled or failed training from its last finished epoch (the same model version)."""
+    services = get_services()
+    found = find_model(services, model)
+    try:
+        requeue_training(services, found.id)
+    except ResumeRefused as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(f"{architecture}: weights installed as {target}")
+    click.echo(f"model {found.id}: {found.name} v{found.version} resumes after its last finished epoch")
+    run_and_follow(services, found.id)
 
 
-@weights.command("list")
-def list_weights() -> None:
-    """Which architectures have pretrained weights on this machine, and where from (package, cache)."""
-    from trainer.catalogue import architecture_names, get_architecture
-    from trainer.weights import available_weights
-
-    width = max(len(name) for name in architecture_names())
-    for name in architecture_names():
-        found = available_weights(get_architecture(name))
-        shown = f"{found[0]}: {found[1]}" if found else "-- (download, or `cvat-bridge weights add`)"
-        click.echo(f"{name:<{width}}  {shown}")
+@models.command("delete")
+@MODEL
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def delete(model: str, yes: bool) -> None:
+    """Delete a model's rows and files (a running training must be cancelled first)."""
+    services = get_services()
+    found = find_model(services, model)
+    if not yes:
+        click.confirm(f"delete model {found.id} ({found.name} v{found.version}) and its files?", abort=True)
+    try:
+        delete_model(services, found.id)
+    except (ModelBusy, ModelNotFound) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"model {found.id} deleted")
