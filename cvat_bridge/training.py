@@ -253,7 +253,7 @@ def run_training_job(ctx: JobContext) -> dict[str, Any]:
             data,
             out_dir,
             info=info,
-            report=_logged(ctx.report, f"model {model.id} ({model.name} v{model.version})"),
+            report=_logged(ctx, f"model {model.id} ({model.name} v{model.version})"),
             check_cancelled=ctx.check_cancelled,
             resume=resume,
         )
@@ -272,12 +272,14 @@ def run_training_job(ctx: JobContext) -> dict[str, Any]:
     }
 
 
-def _logged(report: Callable[..., None], who: str) -> Callable[..., None]:
-    """report, also logging each new phase and each epoch's end (what `cvat-bridge serve` shows)."""
+def _logged(ctx: JobContext, who: str) -> Callable[..., None]:
+    """ctx.report, also logging each new phase and each epoch's end (what `cvat-bridge serve` shows). A new
+    phase (evaluating, exporting, quantizing...) checks for cancellation first: a cancel asked during the
+    last epoch stops before the next long step."""
     phase: list[str | None] = [None]
 
     def report_and_log(**fields: Any) -> None:
-        report(**fields)
+        ctx.report(**fields)
         if "val_accuracy" in fields:
             log.info(
                 "%s: epoch %s/%s: train loss %.4f, val loss %.4f, val accuracy %.1f%%",
@@ -289,6 +291,7 @@ def _logged(report: Callable[..., None], who: str) -> Callable[..., None]:
                 100 * fields["val_accuracy"],
             )
         elif fields.get("phase") not in (None, phase[0]):
+            ctx.check_cancelled()
             log.info("%s: %s", who, fields["phase"])
         phase[0] = fields.get("phase", phase[0])
 

@@ -1,0 +1,77 @@
+"""Resuming a cancelled training from its checkpoint.pt: POST /api/models/{id or name}/resume, and refusals."""
+
+from __future__ import annotations
+
+import torch
+from fastapi.testclient import TestClient
+
+from cvat_bridge.services import Services
+from cvat_bridge.training import cancel_training, create_training
+from tests.helpers.images import class_image, image_bytes
+from tests.helpers.models import TINY_SETTINGS, make_color_collection
+from tests.trainer.test_api import wait_for
+
+# Epochs of a few seconds each (batch of 2 at 96 px), so a cancel asked in epoch 2 lands in it.
+SLOW_EPOCHS = {**TINY_SETTINGS, "epochs": 3, "batch_size": 2, "image_size": 96}
+
+
+def finished(model: dict) -> bool:
+    return model["status"] in ("succeeded", "failed", "cancelled")
+
+
+def test_a_training_cancelled_in_epoch_2_resumes_to_the_end_and_serves(
+    client: TestClient, services: Services
+) -> None:
+    collection_id = make_color_collection(services, per_class=10)
+    request = {"collection_id": collection_id, "architecture": "resnet18", **SLOW_EPOCHS}
+    whole = client.post("/api/models", json={**request, "name": "uninterrupted"}).json()
+    whole = wait_for(client, whole["id"], finished, timeout=300)
+    assert whole["status"] == "succeeded", whole["error"]
+
+    started = client.post("/api/models", json={**request, "name": "interrupted"}).json()
+    wait_for(client, started["id"], lambda m: m["progress"].get("epoch") == 2 or finished(m), timeout=300)
+    assert client.post("/api/models/interrupted/cancel").status_code == 200  # by name
+    cancelled = wait_for(client, started["id"], finished)
+    assert cancelled["status"] == "cancelled", cancelled["error"]
+    model_dir = services.storage.model_dir(started["id"])
+    checkpoint = torch.load(model_dir / "checkpoint.pt", weights_only=True)
+    assert 1 <= checkpoint["epoch"] < SLOW_EPOCHS["epochs"]  # it stopped part-way
+    kept_history = checkpoint["history"]
+
+    answer = client.post("/api/models/interrupted/resume")
+    assert answer.status_code == 202, answer.text
+    assert answer.json()["id"] == started["id"] and answer.json()["version"] == 1  # the same model version
+    assert answer.json()["status"] in ("queued", "running")
+    again = client.post(f"/api/models/{started['id']}/resume")
+    assert again.status_code == 409  # already queued or running
+    resumed = wait_for(client, started["id"], finished, timeout=300)
+    assert resumed["status"] == "succeeded", resumed["error"]
+
+    history = resumed["metrics"]["history"]
+    assert len(history) == len(whole["metrics"]["history"]) == SLOW_EPOCHS["epochs"]
+    assert [entry["epoch"] for entry in history] == [1, 2, 3]
+    assert history[: len(kept_history)] == kept_history  # the epochs before the cancel are kept as they were
+    assert resumed["metrics"]["epochs_run"] == 3
+    assert client.get("/api/models").json()[0]["id"] == started["id"]  # no new model row
+
+    image = image_bytes(class_image("red", 4242, size=(96, 96)))
+    predicted = client.post(
+        "/api/models/interrupted/predict", files=[("file", ("red.jpg", image, "image/jpeg"))]
+    )
+    assert predicted.status_code == 200, predicted.text
+    assert predicted.json()["predictions"][0]["label"] in ("blue", "green", "red")
+
+    done_again = client.post(f"/api/models/{started['id']}/resume")
+    assert done_again.status_code == 409 and "succeeded" in done_again.json()["detail"]
+
+
+def test_resume_is_refused_without_a_checkpoint_or_model(client: TestClient, services: Services) -> None:
+    collection_id = make_color_collection(services, per_class=4)
+    model = create_training(
+        services, name="never-ran", collection_id=collection_id, architecture="resnet18", settings={}
+    )
+    cancel_training(services, model.id)  # cancelled while queued: no epoch, no checkpoint
+    refused = client.post(f"/api/models/{model.id}/resume")
+    assert refused.status_code == 409 and "no checkpoint.pt" in refused.json()["detail"]
+    assert client.post("/api/models/no-such-model/resume").status_code == 404
+    assert client.post("/api/models/424242/resume").status_code == 404
