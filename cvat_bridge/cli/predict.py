@@ -33,7 +33,7 @@ BATCH = 16
 @click.option(
     "--labels-from-folders",
     is_flag=True,
-    help="Each image's true class is its folder's name: print the accuracy, overall and per class.",
+    help="An image's true class is the name of its nearest folder named after a class: print the accuracy.",
 )
 def predict(
     model: str, images: tuple[Path, ...], top_k: int, threshold: float, labels_from_folders: bool
@@ -108,7 +108,8 @@ def _summary(
     click.echo("\n".join(format_table(["predicted", "images"], sorted(counts.items()))), err=True)
     if classes is None:
         return
-    known = [(path.parent.name, guess.label) for path, guess in results if path.parent.name in classes]
+    truths = [(folder_class(path, classes), guess.label) for path, guess in results]
+    known = [(truth, label) for truth, label in truths if truth is not None]
     unknown = len(results) - len(known)
     if unknown:
         click.echo(f"{unknown} images in folders not named after a class of the model (left out)", err=True)
@@ -122,6 +123,12 @@ def _summary(
         hits = sum(label == name for label in of_class)
         rows.append([name, f"{hits / len(of_class):.1%}", f"{hits}/{len(of_class)}"])
     click.echo("\n".join(format_table(["class", "accuracy", "correct"], rows)), err=True)
+
+
+def folder_class(path: Path, classes: Sequence[str]) -> str | None:
+    """The true class of an image by its folders: the nearest one named after a class (so `val/ants/x.jpg`
+    and `ants/night/x.jpg` are both ants); None when no folder is."""
+    return next((folder.name for folder in path.parents if folder.name in classes), None)
 
 
 def format_line(name: str, prediction: Prediction) -> str:

@@ -1,7 +1,10 @@
-"""`cvat-bridge predict MODEL IMAGE... [--top-k K]`: one line per image."""
+"""`cvat-bridge predict MODEL IMAGE|FOLDER... [--top-k K] [--labels-from-folders]`: one line per image, then a
+summary."""
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -24,7 +27,7 @@ def test_prints_class_confidence_and_top_k_per_image(trained: Trained, services,
     paths = write_files(tmp_path, files)
     result = CliRunner().invoke(main, ["predict", str(trained.model_id), *map(str, paths), "--top-k", "2"])
     assert result.exit_code == 0, result.output
-    lines = result.output.strip().splitlines()
+    lines = result.stdout.strip().splitlines()
     expected = torch_probabilities(trained.model_dir, files)
     assert len(lines) == len(paths)
     for line, path, probabilities in zip(lines, paths, expected, strict=True):
@@ -50,3 +53,38 @@ def test_unknown_model_fails_with_a_message(services, tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["predict", "424242", str(path)])
     assert result.exit_code == 1
     assert "no model with id 424242" in result.output
+
+
+def test_folders_are_searched_for_images_and_summarised(trained: Trained, services, tmp_path: Path) -> None:
+    """A tree of class folders: every image under it predicted, other files skipped and counted, the summary
+    counts the predicted classes and, with --labels-from-folders, scores them against the folder names."""
+    root = tmp_path / "photos"
+    expected_labels = {}
+    for index, (name, data) in enumerate(sample_images(trained.classes, per_class=3, seed=1300)):
+        label = name.split("_")[0]
+        folder = root / label / ("deeper" if index % 2 else "")
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(data)
+        expected_labels[str(folder / name)] = label
+    (root / "notes.txt").write_text("not an image")
+    (root / "red" / "Thumbs.db").write_bytes(b"x")
+    (root / "unknown-class").mkdir()
+    (root / "unknown-class" / "other.jpg").write_bytes(sample_images(trained.classes, 1, seed=77)[0][1])
+
+    result = CliRunner().invoke(main, ["predict", str(trained.model_id), str(root), "--labels-from-folders"])
+    assert result.exit_code == 0, result.output
+    lines = [line.split("\t") for line in result.stdout.strip().splitlines()]
+    assert {name for name, *_ in lines} == {*expected_labels, str(root / "unknown-class" / "other.jpg")}
+    predicted = {name: label for name, label, *_ in lines}
+
+    assert f"{len(lines)} images, 2 non-image files skipped" in result.stderr
+    for label, count in Counter(predicted.values()).items():
+        assert re.search(rf"^{label}\s+{count}$", result.stderr, re.MULTILINE), result.stderr
+    assert "1 images in folders not named after a class of the model" in result.stderr
+    correct = sum(predicted[name] == label for name, label in expected_labels.items())
+    total = len(expected_labels)
+    assert f"accuracy {correct / total:.1%} ({correct}/{total})" in result.stderr
+    for label in trained.classes:
+        mine = [name for name, truth in expected_labels.items() if truth == label]
+        hits = sum(predicted[name] == label for name in mine)
+        assert re.search(rf"^{label}\s+{hits / len(mine):.1%}\s+{hits}/{len(mine)}$", result.stderr, re.M)

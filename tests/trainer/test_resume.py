@@ -1,4 +1,4 @@
-"""Resuming a cancelled training from its checkpoint.pt: POST /api/models/{id or name}/resume, and refusals."""
+"""Resuming a cancelled training from its checkpoint.pt: POST /api/models/{id or name}/resume; refusals."""
 
 from __future__ import annotations
 
