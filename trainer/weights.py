@@ -127,18 +127,18 @@ def load_error(exc: Exception) -> str:
     """A one-line reason why a weights file does not load (torch's messages span many lines)."""
     text = str(exc).strip()
     if text.startswith("Error(s) in loading state_dict"):
-        missing = re.search(r"Missing key\(s\) in state_dict: (.*?)\.\s", text, re.S)
-        unexpected = re.search(r"Unexpected key\(s\) in state_dict: (.*?)\.\s", text, re.S)
+        parts = []
+        for line in text.splitlines():
+            keys = re.findall(r'"([^"]+)"', line)
+            for what in ("Missing", "Unexpected"):
+                if line.strip().startswith(f"{what} key(s)") and keys:
+                    parts.append(f"{len(keys)} {what.lower()} keys (e.g. {keys[0]})")
         shapes = re.findall(
-            r"size mismatch for ([^:]+): copying a param with shape (\S+) from checkpoint, "
-            r"the shape in current model is (\S+)",
+            r"size mismatch for ([^:]+): copying a param with shape (.+?) from checkpoint, "
+            r"the shape in current model is (.+?)\.?$",
             text,
+            re.M,
         )
-        parts = [
-            f"{len(found.group(1).split(', '))} {what} keys (e.g. {found.group(1).split(', ')[0]})"
-            for what, found in (("missing", missing), ("unexpected", unexpected))
-            if found
-        ]
         if shapes:
             name, got, wanted = shapes[0]
             parts.append(f"{len(shapes)} shapes differ (e.g. {name}: {got} in the file, {wanted} expected)")

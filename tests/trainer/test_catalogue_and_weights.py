@@ -94,6 +94,8 @@ def test_missing_weights_fail_the_job_at_once_naming_file_and_folder(
     assert "resnet18-f37072fd.pth" in error
     assert str(torch_home / "hub" / "checkpoints") in error
     assert "pretrained: false" in error
+    assert "download it from https://download.pytorch.org/models/resnet18-f37072fd.pth" in error
+    assert "cvat-bridge weights add FILE --architecture resnet18" in error
 
 
 def test_weights_add_installs_a_fitting_file_and_refuses_others(tmp_path: Path, torch_home: Path) -> None:
@@ -105,6 +107,13 @@ def test_weights_add_installs_a_fitting_file_and_refuses_others(tmp_path: Path, 
 
     refused = runner.invoke(main, ["weights", "add", str(wrong), "--architecture", "resnet18"])
     assert refused.exit_code != 0 and "not a resnet18 state dict" in refused.output
+    # What differs and what was expected, not torch's bare first line.
+    assert "unexpected keys (e.g. layer1.2." in refused.output
+    assert "Expected the ImageNet weights of resnet18: the file resnet18-f37072fd.pth" in refused.output
+    junk = tmp_path / "junk.pth"
+    junk.write_bytes(b"not torch")
+    unreadable = runner.invoke(main, ["weights", "add", str(junk), "--architecture", "resnet18"])
+    assert "it is not a file torch.save wrote" in unreadable.output
     assert not (torch_home / "hub" / "checkpoints" / "resnet18-f37072fd.pth").exists()
 
     unknown = runner.invoke(main, ["weights", "add", str(good), "--architecture", "resnet19"])
@@ -112,6 +121,8 @@ def test_weights_add_installs_a_fitting_file_and_refuses_others(tmp_path: Path, 
 
     added = runner.invoke(main, ["weights", "add", str(good), "--architecture", "resnet18"])
     assert added.exit_code == 0, added.output
+    # Random weights of the right shape: installed, with a note that they are not the official file.
+    assert "note: its SHA-256 starts with" in added.output and "not f37072fd" in added.output
     assert get_architecture("resnet18").details()["weights_cached"] is True
     model = get_architecture("resnet18").build(num_classes=2, pretrained=True)
     assert torch.equal(model.conv1.weight, torch.load(good, weights_only=True)["conv1.weight"])
