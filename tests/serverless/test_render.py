@@ -120,6 +120,31 @@ def test_zip_download_errors(bridge: Bridge) -> None:
     missing = httpx.get(f"{bridge.server.url}/api/models/999999/function", headers=headers)
     assert missing.status_code == 404 and "999999" in missing.json()["detail"]
     assert httpx.get(f"{bridge.server.url}/api/models/{bridge.v1}/function").status_code == 401
+    unknown = httpx.get(f"{bridge.server.url}/api/models/nobody/function", headers=headers)
+    assert unknown.status_code == 404 and unknown.json()["detail"] == "no model named 'nobody'"
+    # A name without the API token: refused before the name is looked up (no download token fits a name).
+    token = function_download_token(API_TOKEN, bridge.v2)
+    by_name = httpx.get(
+        f"{bridge.server.url}/api/models/tiny/function", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert by_name.status_code == 401
+
+
+def test_model_routes_take_a_name_for_its_latest_version(bridge: Bridge) -> None:
+    headers = {"Authorization": f"Bearer {API_TOKEN}"}
+    model = httpx.get(f"{bridge.server.url}/api/models/tiny", headers=headers).json()
+    assert model["id"] == bridge.v2 and model["version"] == 2
+    answer = httpx.get(f"{bridge.server.url}/api/models/tiny/function.zip", headers=headers, timeout=120)
+    assert answer.status_code == 200
+    (yaml_name,) = [
+        name
+        for name in zipfile.ZipFile(io.BytesIO(answer.content)).namelist()
+        if name.endswith("function.yaml")
+    ]
+    config = yaml.safe_load(zipfile.ZipFile(io.BytesIO(answer.content)).read(yaml_name))
+    assert config["metadata"]["annotations"]["version"] == 2
+    artifact = httpx.get(f"{bridge.server.url}/api/models/tiny/artifacts/metrics.json", headers=headers)
+    assert artifact.status_code == 200 and "accuracy" in artifact.json()
 
 
 def test_a_download_token_opens_its_own_models_zip_and_nothing_else(bridge: Bridge) -> None:
@@ -154,3 +179,7 @@ def test_cli_export_writes_the_folder(
     assert again.exit_code != 0 and "exists already" in again.output
     unknown = CliRunner().invoke(cli, ["function", "export", "999999", str(tmp_path / "other")])
     assert unknown.exit_code != 0 and "no model with id 999999" in unknown.output
+    by_name = CliRunner().invoke(cli, ["function", "export", "tiny", str(tmp_path / "by-name")])
+    assert by_name.exit_code == 0, by_name.output
+    config = yaml.safe_load((tmp_path / "by-name" / "function.yaml").read_text())
+    assert config["metadata"]["annotations"]["version"] == 2  # the latest version of "tiny"
