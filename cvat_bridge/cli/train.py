@@ -19,6 +19,7 @@ from cvat_bridge.db import Collection
 from cvat_bridge.jobs.runner import run_job
 from cvat_bridge.services import Services, get_services
 from cvat_bridge.training import TrainingRequestError, create_training, get_model
+from trainer.artifacts import CHECKPOINT
 from trainer.config import TrainSettings
 
 # Jobs log their epochs (for `serve`); under the live bar of these commands those lines only clutter it.
@@ -104,7 +105,8 @@ def run_and_follow(services: Services, model_id: int) -> None:
             logger.setLevel(level)
     final = get_model(services, model_id)
     if status != "succeeded":
-        hint = f" (continue it: cvat-bridge models resume {model_id})" if status == "cancelled" else ""
+        resumable = (services.storage.model_dir(model_id) / CHECKPOINT).is_file()
+        hint = f" (continue it: cvat-bridge models resume {model_id})" if resumable else ""
         raise click.ClickException(f"training {status}: {final.job.error}{hint}")
     print_metrics(final.metrics, final.classes)
     print_epochs(final.metrics)
