@@ -262,6 +262,7 @@ def run_training_job(ctx: JobContext) -> dict[str, Any]:
     metrics = {**result.metrics, "history": result.history}
     with services.db.session() as session:
         session.get(Model, model.id).metrics = metrics
+    ctx.report(phase="done")
     return {
         "model_id": model.id,
         "accuracy": metrics["accuracy"],
