@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
 import torch
 from fastapi.testclient import TestClient
+from redis import Redis
 
-from cvat_bridge.services import Services
-from cvat_bridge.training import cancel_training, create_training
+from cvat_bridge.jobs.store import TERMINAL_STATES
+from cvat_bridge.services import Services, set_services
+from cvat_bridge.training import cancel_training, create_training, get_model, resume_training, start_training
+from tests.conftest import API_TOKEN, make_settings
 from tests.helpers.images import class_image, image_bytes
 from tests.helpers.models import TINY_SETTINGS, make_color_collection
 from tests.trainer.test_api import wait_for
@@ -75,3 +86,58 @@ def test_resume_is_refused_without_a_checkpoint_or_model(client: TestClient, ser
     assert refused.status_code == 409 and "no checkpoint.pt" in refused.json()["detail"]
     assert client.post("/api/models/no-such-model/resume").status_code == 404
     assert client.post("/api/models/424242/resume").status_code == 404
+
+
+REDIS_URL = "redis://127.0.0.1:6379/6"  # this test's own Redis database
+
+
+@pytest.mark.slow
+def test_resume_through_a_redis_worker(tmp_path: Path, postgres_url: str) -> None:
+    """The re-queued job (same id) is delivered again by RQ and a `cvat-bridge worker` finishes it."""
+    Redis.from_url(REDIS_URL).flushdb()
+    settings = make_settings(tmp_path / "data", database_url=postgres_url, redis_url=REDIS_URL)
+    services = Services(settings)
+    set_services(services)
+    env = {
+        **os.environ,
+        "CVAT_BRIDGE_DATA_DIR": str(settings.data_dir),
+        "CVAT_BRIDGE_DATABASE_URL": postgres_url,
+        "CVAT_BRIDGE_REDIS_URL": REDIS_URL,
+        "CVAT_BRIDGE_API_TOKEN": API_TOKEN,
+    }
+    log = tmp_path / "worker.log"
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "cvat_bridge", "worker"],
+        env=env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        collection_id = make_color_collection(services, per_class=10)
+        model = start_training(
+            services, name="rq", collection_id=collection_id, architecture="resnet18", settings=SLOW_EPOCHS
+        )
+        checkpoint = services.storage.model_dir(model.id) / "checkpoint.pt"
+        wait_until(lambda: checkpoint.exists() or get_model(services, model.id).job.status in TERMINAL_STATES)
+        cancel_training(services, model.id)
+        wait_until(lambda: get_model(services, model.id).job.status in TERMINAL_STATES)
+        assert get_model(services, model.id).job.status == "cancelled", log.read_text()
+
+        resume_training(services, model.id)
+        wait_until(lambda: get_model(services, model.id).job.status in TERMINAL_STATES)
+        final = get_model(services, model.id)
+        assert final.job.status == "succeeded", (final.job.error, log.read_text())
+        assert [entry["epoch"] for entry in final.metrics["history"]] == [1, 2, 3]
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+        Redis.from_url(REDIS_URL).flushdb()
+        services.db.dispose()
+        set_services(None)
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
