@@ -243,7 +243,8 @@ def run_training_job(ctx: JobContext) -> dict[str, Any]:
         "collection": {"id": collection.id, "name": collection.name, "version": collection.version},
     }
     resume = bool(ctx.params.get("resume"))
-    ctx.report(phase="resuming" if resume else "starting", epoch=0, epochs=model.settings.get("epochs"))
+    report = _logged(ctx, f"model {model.id} ({model.name} v{model.version})")
+    report(phase="resuming" if resume else "starting", epoch=0, epochs=model.settings.get("epochs"))
     try:
         processes = resolve_processes(services.settings.train_processes)  # > 1: DDP, one process per GPU
         train = fine_tune if processes == 1 else partial(fine_tune_distributed, processes=processes)
@@ -253,7 +254,7 @@ def run_training_job(ctx: JobContext) -> dict[str, Any]:
             data,
             out_dir,
             info=info,
-            report=_logged(ctx, f"model {model.id} ({model.name} v{model.version})"),
+            report=report,
             check_cancelled=ctx.check_cancelled,
             resume=resume,
         )

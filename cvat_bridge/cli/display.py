@@ -106,6 +106,8 @@ def print_metrics(metrics: dict[str, Any], classes: Sequence[str]) -> None:
     if "test" in metrics:
         test = metrics["test"]
         click.echo(f"test accuracy {test['accuracy']:.1%} ({test['correct']}/{test['total']})")
+    for warning in metrics.get("warnings") or []:
+        click.echo(f"warning: {warning}")
     rows = []
     for name in classes:
         row = metrics["per_class"][name]

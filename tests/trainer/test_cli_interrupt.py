@@ -39,7 +39,7 @@ def test_ctrl_c_cancels_a_training_and_ends_the_command(tmp_path: Path) -> None:
         )
     try:
         deadline = time.monotonic() + 240
-        while not re.search(r"fitting the probe head|epoch 1/500", output.read_text()):
+        while not re.search(r"examining the train images|epoch 1/500", output.read_text()):
             assert command.poll() is None and time.monotonic() < deadline, output.read_text()
             time.sleep(0.1)
         command.send_signal(signal.SIGINT)
