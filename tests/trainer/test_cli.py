@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import time
+import typing
 
 from click.testing import CliRunner
 
@@ -110,12 +111,13 @@ def test_every_training_setting_is_a_train_option() -> None:
         assert re.search(rf"{flag}\b", help_text), flag
         if field.annotation is bool:
             assert f"--no-{name.replace('_', '-')}" in help_text
-    assert "[probe|random]" in help_text and "[none|light|strong]" in help_text
+        if typing.get_origin(field.annotation) is typing.Literal:
+            assert f"{flag} [{'|'.join(typing.get_args(field.annotation))}]" in help_text
     bad = CliRunner().invoke(
         main,
         ["train", "--collection", "1", "--architecture", "resnet18", "--name", "x", "--head-init", "zero"],
     )
-    assert bad.exit_code == 2 and "'zero' is not one of 'probe', 'random'" in bad.output
+    assert bad.exit_code == 2 and "'zero' is not one of" in bad.output
 
 
 def test_models_list_aligns_long_architecture_names(services: Services) -> None:
