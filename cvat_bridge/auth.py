@@ -3,12 +3,16 @@ derived from it."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import os
 import secrets
 from pathlib import Path
 
+from sqlalchemy import select
+
+from cvat_bridge.db import Database, Model
 from cvat_bridge.settings import Settings
 
 
@@ -32,8 +36,33 @@ def token_matches(presented: str, expected: str) -> bool:
     return secrets.compare_digest(presented.encode(), expected.encode())
 
 
-def function_download_token(api_token: str, model_id: int) -> str:
-    """A token that downloads one model's function zip and nothing else (an HMAC of the model id under the
-    API token): what a Nuclio build is given, so the dashboard, which shows build specs, never holds the API
-    token. Changing the API token retires every download token."""
-    return hmac.new(api_token.encode(), f"function-zip:{model_id}".encode(), hashlib.sha256).hexdigest()
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header value (None: no bearer token)."""
+    scheme, _, token = (authorization or "").partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+def token_refusal(authorization: str | None, api_token: str) -> str | None:
+    """Why a request with this ``Authorization`` header is refused (None: it carries the API token)."""
+    presented = bearer_token(authorization)
+    if presented is None:
+        return "missing API token: send 'Authorization: Bearer <token>'"
+    return None if token_matches(presented, api_token) else "wrong API token"
+
+
+def function_download_token(api_token: str, model_id: int, created_at: dt.datetime) -> str:
+    """A token that downloads one model's function zip and nothing else (an HMAC of the model's id and
+    creation time under the API token): what a Nuclio build is given, so the dashboard, which shows build
+    specs, never holds the API token. It dies with its model (another model never has the same id and
+    creation time); changing the API token retires every download token."""
+    moment = created_at if created_at.tzinfo else created_at.replace(tzinfo=dt.UTC)  # SQLite: naive UTC
+    created = moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
+    message = f"function-zip:{model_id}:{created}".encode()
+    return hmac.new(api_token.encode(), message, hashlib.sha256).hexdigest()
+
+
+def model_download_token(db: Database, api_token: str, model_id: int) -> str | None:
+    """The download token of the model with this id (None: there is no such model)."""
+    with db.session() as session:
+        created_at = session.scalar(select(Model.created_at).where(Model.id == model_id))
+    return None if created_at is None else function_download_token(api_token, model_id, created_at)

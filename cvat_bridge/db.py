@@ -27,9 +27,17 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
+from cvat_bridge.limits import MAX_NAME_LENGTH
+
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+# An id is never given twice, even after a delete (an old link or download token must not open a new row):
+# PostgreSQL sequences never go back; SQLite needs AUTOINCREMENT. Tables created by an older version keep
+# SQLite's default (the largest id + 1) until the database is recreated.
+NEVER_REUSE_IDS = {"sqlite_autoincrement": True}
 
 
 class Base(DeclarativeBase):
@@ -40,10 +48,10 @@ class Collection(Base):
     """A registered set of labelled images with a stored split (rows and files appear in one commit)."""
 
     __tablename__ = "collections"
-    __table_args__ = (UniqueConstraint("name", "version"),)
+    __table_args__ = (UniqueConstraint("name", "version"), NEVER_REUSE_IDS)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(200), index=True)
+    name: Mapped[str] = mapped_column(String(MAX_NAME_LENGTH), index=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
     source: Mapped[str] = mapped_column(String(20))  # "zip" | "cvat"
     classes: Mapped[list[Any]] = mapped_column(default=list)
@@ -62,11 +70,12 @@ class Image(Base):
     """One image of a collection: its class, its split and its file (relative to the collection dir)."""
 
     __tablename__ = "images"
+    __table_args__ = (NEVER_REUSE_IDS,)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     collection_id: Mapped[int] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"), index=True)
     split: Mapped[str] = mapped_column(String(10))  # "train" | "val" | "test"
-    label: Mapped[str] = mapped_column(String(200))
+    label: Mapped[str] = mapped_column(String(MAX_NAME_LENGTH))
     path: Mapped[str] = mapped_column(Text)
     sha256: Mapped[str] = mapped_column(String(64))
     width: Mapped[int] = mapped_column()
@@ -100,10 +109,10 @@ class Model(Base):
     """A trained (or training) classifier. Status and progress are its job's."""
 
     __tablename__ = "models"
-    __table_args__ = (UniqueConstraint("name", "version"),)
+    __table_args__ = (UniqueConstraint("name", "version"), NEVER_REUSE_IDS)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(200), index=True)
+    name: Mapped[str] = mapped_column(String(MAX_NAME_LENGTH), index=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
     architecture: Mapped[str] = mapped_column(String(100))
     collection_id: Mapped[int | None] = mapped_column(

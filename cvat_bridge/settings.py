@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from cvat_bridge.runtime.imaging import DEFAULT_MAX_PIXELS
+
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"  # the CLI's and its job processes' logs
 
 
@@ -22,13 +24,15 @@ class Settings(BaseSettings):
     api_token: SecretStr | None = None  # default: generated at first start, stored in the data dir
     redis_url: str | None = None  # set: jobs go to Redis (RQ) for `cvat-bridge worker` processes
 
-    # Upload and image limits (bad input is refused with a clear error).
+    # Upload and image limits (bad input is refused with a clear error; fixed limits: cvat_bridge.limits).
     max_upload_bytes: int = 2 * 1024**3
     max_uncompressed_bytes: int = 8 * 1024**3
     max_files: int = 200_000
     max_compression_ratio: float = 200.0
-    max_image_pixels: int = 64_000_000
-    max_predict_files: int = 64
+    max_image_pixels: int = DEFAULT_MAX_PIXELS  # one image
+    max_predict_files: int = 64  # files in one /predict request
+    max_predict_file_bytes: int = 32 * 1024**2  # one file of a /predict request
+    max_predict_pixels: int = 4 * DEFAULT_MAX_PIXELS  # the images of one /predict request together
 
     staging_max_age_seconds: float = 6 * 3600  # older leftovers of crashed imports are swept at start
 

@@ -20,13 +20,13 @@ from cvat_bridge.db import Deployment, Job, Model
 from cvat_bridge.ingest.registry import CollectionNotFound, get_collection, load_samples
 from cvat_bridge.jobs.runner import JobContext, JobError
 from cvat_bridge.jobs.store import TERMINAL_STATES, create_job, request_cancel, requeue_job
+from cvat_bridge.limits import MAX_ID, MAX_NAME_LENGTH, name_problem
 from cvat_bridge.services import Services
 from cvat_bridge.storage import Storage
 from trainer.artifacts import CHECKPOINT
 
 log = logging.getLogger(__name__)
 
-MAX_NAME_LENGTH = 200
 _VERSION_ATTEMPTS = 3  # two trainings of one name may race for the next version number
 
 
@@ -75,8 +75,10 @@ def create_training(
     from trainer.config import TrainSettings
 
     name = (name or "").strip()
-    if not name or len(name) > MAX_NAME_LENGTH:
-        raise TrainingRequestError(f"give the model a name of 1 to {MAX_NAME_LENGTH} characters")
+    if problem := "empty" if not name else name_problem(name):
+        raise TrainingRequestError(
+            f"give the model a name of 1 to {MAX_NAME_LENGTH} characters (this one is {problem})"
+        )
     try:
         spec = get_architecture(architecture)
     except UnknownArchitecture as exc:
@@ -130,6 +132,8 @@ def resolve_model(services: Services, ref: str | int) -> int:
     """A model id from an id (all digits) or a name (its latest version); ModelNotFound: unknown name."""
     text = str(ref).strip()
     if text.isdigit():
+        if not 0 < int(text) <= MAX_ID:  # no row has it (and PostgreSQL cannot compare it to an id)
+            raise ModelNotFound(f"no model with id {text}")
         return int(text)
     with services.db.session() as session:
         model_id = session.scalars(

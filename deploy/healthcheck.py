@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Container health check (installed in the images as `cvat-bridge-healthcheck`).
 
-    cvat-bridge-healthcheck api            the API answers GET /api/health (CVAT_BRIDGE_HEALTH_URL)
+    cvat-bridge-healthcheck api            the API is ready: GET /api/health/ready (CVAT_BRIDGE_HEALTH_URL)
+                                           answers 200 (its database, queue and data dir work)
     cvat-bridge-healthcheck worker         Redis answers and a `cvat-bridge worker` of this host is registered
     cvat-bridge-healthcheck worker --gpu   the same, and PyTorch sees at least one CUDA device
 
@@ -14,14 +15,17 @@ import argparse
 import os
 import socket
 import sys
+import urllib.error
 import urllib.request
 
 
 def check_api() -> str | None:
-    url = os.environ.get("CVAT_BRIDGE_HEALTH_URL", "http://127.0.0.1:8000/api/health")
+    url = os.environ.get("CVAT_BRIDGE_HEALTH_URL", "http://127.0.0.1:8000/api/health/ready")
     try:
         with urllib.request.urlopen(url, timeout=4) as response:
             return None if response.status == 200 else f"{url} answered {response.status}"
+    except urllib.error.HTTPError as exc:  # 503: the answer names what is down
+        return f"{url} answered {exc.code}: {exc.read().decode(errors='replace')[:300]}"
     except OSError as exc:
         return f"{url} did not answer: {exc}"
 

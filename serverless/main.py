@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from cvat_bridge.runtime.imaging import ImageReadError, Preprocessing, open_image
+from cvat_bridge.runtime.imaging import DEFAULT_MAX_PIXELS, ImageReadError, Preprocessing, open_image
 
 MODEL_DIR = Path(__file__).resolve().parent / "model"
 CONFIDENCE_ATTRIBUTE = "confidence"  # number attribute 0-100 declared on every spec label
@@ -46,7 +46,7 @@ def init_context(context: Any) -> None:
 
         classifier = TorchClassifier(MODEL_DIR, device)
     context.user_data.classifier = classifier
-    context.user_data.max_pixels = int(os.environ.get("CVAT_BRIDGE_MAX_IMAGE_PIXELS", "64000000"))
+    context.user_data.max_pixels = int(os.environ.get("CVAT_BRIDGE_MAX_IMAGE_PIXELS", DEFAULT_MAX_PIXELS))
     context.logger.info_with("model loaded", device=device, classes=len(classifier.classes))
 
 

@@ -74,9 +74,9 @@ def _close(svc: Services) -> None:
 class LiveServer(ThreadedServer):
     """The real app served by uvicorn in a thread, on 127.0.0.1 and a free port."""
 
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, port: int | None = None) -> None:
         self.services = services
-        super().__init__(create_app(services))
+        super().__init__(create_app(services), port)
 
 
 @pytest.fixture

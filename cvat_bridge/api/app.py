@@ -7,18 +7,20 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 
 from cvat_bridge import __version__
-from cvat_bridge.api.deps import require_token
 from cvat_bridge.api.functions import download_router
+from cvat_bridge.api.gate import ApiGate, declared_routes
 from cvat_bridge.auth import ensure_api_token
 from cvat_bridge.jobs.queue import reap_lost_jobs_forever, recover_jobs
 from cvat_bridge.services import Services, get_services, set_services
+from cvat_bridge.web.headers import SecurityHeaders
 
-# Each module defines `router`; all of them sit under /api and need the token (the function zip download
-# also takes its model's download token: api.functions.download_router).
+# Each module defines `router`; all of them sit under /api, behind the token (api.gate.ApiGate), except the
+# routes declared open: health, and the function zip download (it also takes its model's download token).
 API_ROUTERS = (
+    "cvat_bridge.api.health",
     "cvat_bridge.api.collections",
     "cvat_bridge.api.architectures",
     "cvat_bridge.api.models",
@@ -50,15 +52,11 @@ def create_app(services: Services | None = None) -> FastAPI:
     app = FastAPI(title="cvat-bridge", version=__version__, lifespan=lifespan)
     app.state.services = services
     app.state.api_token = token
-
-    @app.get("/api/health", tags=["health"])
-    async def health() -> dict[str, str]:
-        return {"status": "ok", "version": __version__}
-
-    for module_name in API_ROUTERS:
-        router = importlib.import_module(module_name).router
-        app.include_router(router, prefix="/api", dependencies=[Depends(require_token)])
-    app.include_router(download_router, prefix="/api")  # its own check: the API token or a download token
+    routers = [importlib.import_module(module_name).router for module_name in API_ROUTERS] + [download_router]
+    for router in routers:
+        app.include_router(router, prefix="/api")
+    app.add_middleware(ApiGate, routes=declared_routes("/api", routers))
+    app.add_middleware(SecurityHeaders)
 
     from cvat_bridge.web.pages import mount_pages
 

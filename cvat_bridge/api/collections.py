@@ -7,8 +7,10 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from cvat_bridge.api.deps import services
+from cvat_bridge.api.deps import Id, multipart_form, scalar_fields, services
+from cvat_bridge.api.gate import gate
 from cvat_bridge.ingest.registry import (
+    CollectionInUse,
     CollectionNotFound,
     ImportRefused,
     collection_to_dict,
@@ -18,38 +20,28 @@ from cvat_bridge.ingest.registry import (
 )
 from cvat_bridge.ingest.upload import UploadError, UploadTooLarge, receive_upload
 from cvat_bridge.ingest.zipimport import import_zip
+from cvat_bridge.limits import FORM_ROOM
 from cvat_bridge.services import Services
 from cvat_bridge.storage import Storage
 
 router = APIRouter(tags=["collections"])
 
-_UPLOAD_FORM = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file", "name"],
-                    "properties": {
-                        "file": {"type": "string", "format": "binary", "description": "the zip"},
-                        "name": {"type": "string"},
-                        "val_ratio": {"type": "number", "default": 0.3},
-                        "seed": {"type": "integer", "default": 0},
-                    },
-                }
-            }
-        },
-    }
-}
+_UPLOAD_FORM = multipart_form(
+    ["file", "name"],
+    {
+        "file": {"type": "string", "format": "binary", "description": "the zip"},
+        "name": {"type": "string"},
+        "val_ratio": {"type": "number", "default": 0.3},
+        "seed": {"type": "integer", "default": 0},
+    },
+)
 
 
 @router.post("/collections", status_code=201, openapi_extra=_UPLOAD_FORM)
+@gate(body_limit=lambda settings: settings.max_upload_bytes + FORM_ROOM)
 async def create_collection(request: Request, svc: Services = Depends(services)) -> dict[str, Any]:
     """Upload a zip (multipart: ``file``, ``name``, optional ``val_ratio``, ``seed``) as a new collection."""
     limit = svc.settings.max_upload_bytes
-    if int(request.headers.get("content-length") or 0) > limit + 1024**2:  # + room for the form around it
-        raise HTTPException(413, f"the upload is larger than the limit of {limit} bytes")
     folder = svc.storage.new_staging_dir("upload-")
     try:
         upload = await receive_upload(
@@ -83,11 +75,16 @@ async def create_collection(request: Request, svc: Services = Depends(services))
 
 @router.get("/collections")
 def read_collections(svc: Services = Depends(services)) -> list[dict[str, Any]]:
-    return [collection_to_dict(collection) for collection in list_collections(svc)]
+    """Every collection, newest first, with a summary of its report (counts; the lists of skipped files and
+    duplicate groups are in GET /api/collections/{id})."""
+    return [
+        {**collection_to_dict(collection), "report": scalar_fields(collection.report)}
+        for collection in list_collections(svc)
+    ]
 
 
 @router.get("/collections/{collection_id}")
-def read_collection(collection_id: int, svc: Services = Depends(services)) -> dict[str, Any]:
+def read_collection(collection_id: Id, svc: Services = Depends(services)) -> dict[str, Any]:
     try:
         return collection_to_dict(get_collection(svc, collection_id))
     except CollectionNotFound as exc:
@@ -95,11 +92,13 @@ def read_collection(collection_id: int, svc: Services = Depends(services)) -> di
 
 
 @router.delete("/collections/{collection_id}", status_code=204)
-def remove_collection(collection_id: int, svc: Services = Depends(services)) -> Response:
+def remove_collection(collection_id: Id, svc: Services = Depends(services)) -> Response:
     try:
         delete_collection(svc, collection_id)
     except CollectionNotFound as exc:
         raise HTTPException(404, str(exc)) from None
+    except CollectionInUse as exc:
+        raise HTTPException(409, str(exc)) from None
     return Response(status_code=204)
 
 

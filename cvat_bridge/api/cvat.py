@@ -7,10 +7,11 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, Field, model_validator
 
-from cvat_bridge.api.deps import ModelId, services
+from cvat_bridge.api.deps import Id, ModelId, services
 from cvat_bridge.api.jobs import existing_job, job_to_dict
 from cvat_bridge.cvat import client as cvat
 from cvat_bridge.jobs.queue import start_job
+from cvat_bridge.limits import MAX_NAME_LENGTH
 from cvat_bridge.services import Services
 from cvat_bridge.serving import ModelNotFound, ModelNotReady
 from cvat_bridge.serving.registry import check_model
@@ -19,9 +20,9 @@ router = APIRouter(tags=["cvat"])
 
 
 class CvatImportRequest(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
-    task_id: int | None = Field(default=None, ge=1)
-    project_id: int | None = Field(default=None, ge=1)
+    name: str = Field(min_length=1, max_length=MAX_NAME_LENGTH)
+    task_id: Id | None = None  # CVAT's ids are PostgreSQL INTEGERs too
+    project_id: Id | None = None
 
     @model_validator(mode="after")
     def one_source(self) -> CvatImportRequest:
@@ -31,7 +32,7 @@ class CvatImportRequest(BaseModel):
 
 
 class AnnotateRequest(BaseModel):
-    task_id: int = Field(ge=1)
+    task_id: Id
     threshold: float = Field(default=0.5, ge=0.0, le=1.0)
     overwrite: bool = False
 

@@ -7,12 +7,13 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException
 from fastapi.responses import FileResponse
 from pydantic import BaseModel
 from starlette.background import BackgroundTask
 
 from cvat_bridge.api.deps import ModelId, require_token_or_download_token, services
+from cvat_bridge.api.gate import gate
 from cvat_bridge.functions.deploy import (
     DeploymentConflict,
     deployment_state,
@@ -31,7 +32,7 @@ from cvat_bridge.services import Services
 
 router = APIRouter(tags=["functions"])
 # The function zip is also what a Nuclio build downloads, with the model's download token instead of the API
-# token: app.py mounts this router under /api without the API-token dependency.
+# token: the route is open at the gate, and this router's dependency checks either token.
 download_router = APIRouter(tags=["functions"], dependencies=[Depends(require_token_or_download_token)])
 
 
@@ -49,6 +50,7 @@ def _errors(exc: Exception) -> HTTPException:
 
 @download_router.get("/models/{model_id}/function")
 @download_router.get("/models/{model_id}/function.zip", include_in_schema=False)  # Nuclio wants the suffix
+@gate(open=True)  # its own check: the API token or the model's download token
 def download_function(model_id: ModelId, svc: Services = Depends(services)) -> FileResponse:
     """The model's Nuclio function folder as a zip, for `nuctl deploy --path` (see serverless/README.md)."""
     try:
@@ -83,12 +85,12 @@ def read_deployment(model_id: ModelId, svc: Services = Depends(services)) -> dic
 
 @router.post("/models/{model_id}/deployment", status_code=202)
 def deploy(
-    model_id: ModelId, request: Request, body: DeployRequest | None = None, svc: Services = Depends(services)
+    model_id: ModelId, body: DeployRequest | None = None, svc: Services = Depends(services)
 ) -> dict[str, Any]:
-    """Deploy the model into Nuclio project `cvat` (a background job); poll GET for the state."""
-    base_url = svc.settings.public_url or str(request.base_url)
+    """Deploy the model into Nuclio project `cvat` (a background job); poll GET for the state. Nuclio
+    downloads the function zip from CVAT_BRIDGE_PUBLIC_URL (409 when it is not set)."""
     try:
-        return start_deployment(svc, model_id, base_url, (body or DeployRequest()).variant)
+        return start_deployment(svc, model_id, (body or DeployRequest()).variant)
     except (ModelNotFound, ModelNotReady, DeploymentConflict, ValueError) as exc:
         raise _errors(exc) from exc
 

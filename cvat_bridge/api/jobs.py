@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException
@@ -34,7 +35,7 @@ def job_to_dict(job: Job) -> dict[str, Any]:
 
 
 def existing_job(job_id: str, svc: Services) -> Job:
-    job = get_job(svc.db, job_id)
+    job = get_job(svc.db, job_id) if _is_uuid(job_id) else None  # job ids are UUIDs: others name nothing
     if job is None:
         raise HTTPException(404, f"no job with id {job_id}")
     return job
@@ -50,3 +51,11 @@ def cancel_job(job_id: str, svc: Services = Depends(services)) -> dict[str, Any]
     existing_job(job_id, svc)
     request_cancel(svc.db, job_id)
     return job_to_dict(existing_job(job_id, svc))
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Response
 from fastapi.responses import FileResponse
 
-from cvat_bridge.api.deps import ModelId, services
+from cvat_bridge.api.deps import Id, ModelId, scalar_fields, services
 from cvat_bridge.db import Model
 from cvat_bridge.services import Services
 from cvat_bridge.storage import Storage
@@ -34,8 +34,16 @@ class TrainRequest(TrainSettings):
     """A training: the model's name, the collection, the architecture, and any settings."""
 
     name: str
-    collection_id: int
+    collection_id: Id
     architecture: str
+
+
+def model_summary(model: Model) -> dict[str, Any]:
+    """A model in a list: its metrics and progress without their lists and tables (history, per-class
+    figures, confusion matrices: GET /api/models/{id} has them)."""
+    data = model_to_dict(model)
+    data["metrics"], data["progress"] = scalar_fields(model.metrics), scalar_fields(model.job.progress)
+    return data
 
 
 def model_to_dict(model: Model, storage: Storage | None = None) -> dict[str, Any]:
@@ -96,7 +104,8 @@ def create_model(request: TrainRequest, svc: Services = Depends(services)) -> di
 
 @router.get("/models")
 def read_models(svc: Services = Depends(services)) -> list[dict[str, Any]]:
-    return [model_to_dict(model, svc.storage) for model in list_models(svc)]
+    """Every model, newest first, as summaries (see ``model_summary``)."""
+    return [model_summary(model) for model in list_models(svc)]
 
 
 @router.get("/models/{model_id}")

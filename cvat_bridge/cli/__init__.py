@@ -8,6 +8,7 @@ import click
 
 from cvat_bridge import __version__
 from cvat_bridge.jobs.queue import QUEUES
+from cvat_bridge.masking import mask_url
 from cvat_bridge.services import get_services
 from cvat_bridge.settings import LOG_FORMAT
 
@@ -30,7 +31,7 @@ def serve(host: str, port: int) -> None:
 
     services = get_services()
     app = create_app(services)
-    click.echo(f"cvat-bridge: data in {services.storage.root}, database {_safe_url(services.db.url)}")
+    click.echo(f"cvat-bridge: data in {services.storage.root}, database {mask_url(services.db.url)}")
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     click.echo(f"cvat-bridge: open http://{shown}:{port}/ (API token in {services.storage.token_file})")
     uvicorn.run(app, host=host, port=port)
@@ -53,12 +54,6 @@ def worker(queues: tuple[str, ...], burst: bool) -> None:
         run_worker(get_services(), queues=queues or QUEUES, burst=burst)
     except WorkerStartError as exc:
         raise click.ClickException(str(exc)) from exc
-
-
-def _safe_url(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
 
 
 # Each module registers its commands on `main`.

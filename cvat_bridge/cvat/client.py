@@ -13,9 +13,11 @@ from typing import Any, TypeVar
 
 import urllib3
 from cvat_sdk import Client
+from cvat_sdk.api_client.exceptions import OpenApiException
 from cvat_sdk.core.client import AccessTokenCredentials, Config, PasswordCredentials
 from cvat_sdk.exceptions import ApiException
 
+from cvat_bridge.masking import mask_secrets, mask_url
 from cvat_bridge.settings import Settings
 
 T = TypeVar("T")
@@ -82,6 +84,23 @@ def call(what: str, function: Callable[[], T]) -> T:
         raise CvatUnavailable(f"CVAT is unreachable while trying to {what}: {_short(exc)}") from None
     except (urllib3.exceptions.HTTPError, OSError) as exc:
         raise CvatUnavailable(f"CVAT is unreachable while trying to {what}: {_short(exc)}") from None
+    except (OpenApiException, TypeError, ValueError, KeyError, AttributeError) as exc:
+        if not _raised_in_sdk(exc):
+            raise  # a bug of ours, not CVAT's answer
+        raise CvatError(
+            f"CVAT gave an answer cvat-bridge cannot read while trying to {what} ({_short(exc)}): is "
+            "CVAT_BRIDGE_CVAT_URL the address of a CVAT server, of a version cvat-sdk supports?"
+        ) from None
+
+
+def _raised_in_sdk(exc: BaseException) -> bool:
+    """Whether cvat-sdk was running when ``exc`` was raised (reading an answer it did not expect)."""
+    frame = exc.__traceback__
+    while frame is not None:
+        if frame.tb_frame.f_globals.get("__name__", "").startswith("cvat_sdk"):
+            return True
+        frame = frame.tb_next
+    return False
 
 
 def _translate(what: str, exc: ApiException) -> CvatError:
@@ -103,15 +122,27 @@ def _short(exc: BaseException) -> str:
 
 @contextmanager
 def connect(settings: Settings) -> Iterator[Client]:
-    """An authenticated cvat-sdk Client for the configured server, checked with ``users/self``."""
+    """An authenticated cvat-sdk Client for the configured server, checked with ``users/self``.
+
+    A CvatError raised in the block has the configured secrets masked (CVAT's answers are quoted in some
+    messages, and a server may echo what it was sent)."""
     url = server_url(settings)
     _credentials(settings)  # refuse a missing configuration before any request
-    client = call(f"reach {url}", lambda: Client(url, config=Config()))
     try:
-        call(f"log in at {url}", lambda: _login(client, settings, url))
-        yield client
-    finally:
-        client.close()
+        client = call(f"reach {mask_url(url)}", lambda: Client(url, config=Config()))
+        try:
+            call(f"log in at {mask_url(url)}", lambda: _login(client, settings, mask_url(url)))
+            yield client
+        finally:
+            client.close()
+    except CvatError as exc:
+        raise type(exc)(mask_secrets(str(exc), _secrets(settings))) from None
+
+
+def _secrets(settings: Settings) -> list[str | None]:
+    return [
+        secret.get_secret_value() for secret in (settings.cvat_password, settings.cvat_access_token) if secret
+    ]
 
 
 def _login(client: Client, settings: Settings, url: str) -> None:
@@ -132,7 +163,7 @@ def status(settings: Settings) -> dict[str, Any]:
     """Whether CVAT is configured and reachable, its version and the user the bridge acts as."""
     answer: dict[str, Any] = {
         "configured": bool(settings.cvat_url),
-        "url": settings.cvat_url,
+        "url": mask_url(settings.cvat_url) if settings.cvat_url else None,
         "reachable": False,
         "authenticated": False,
         "version": None,

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from cvat_bridge.auth import ensure_api_token, function_download_token
+from cvat_bridge.auth import ensure_api_token, model_download_token
 from cvat_bridge.db import Deployment, Job, Model, utcnow
 from cvat_bridge.functions.nuclio import NuclioDashboard, NuclioError
 from cvat_bridge.functions.render import (
@@ -71,6 +71,7 @@ def deployment_state(services: Services, model_id: int) -> dict[str, Any]:
             "in_cvat": row.in_cvat if row else None,
             "updated_at": row.updated_at.isoformat() if row else None,
             "nuclio_configured": bool(services.settings.nuclio_url),
+            "public_url_configured": bool(services.settings.public_url),
             "job": None,
         }
     if job is not None:
@@ -80,11 +81,19 @@ def deployment_state(services: Services, model_id: int) -> dict[str, Any]:
     return state
 
 
-def start_deployment(services: Services, model_id: int, archive_base_url: str, variant: str = "cpu") -> dict:
-    """Queue the deployment of a model version; ``archive_base_url`` is this service as Nuclio reaches it."""
+def start_deployment(services: Services, model_id: int, variant: str = "cpu") -> dict:
+    """Queue the deployment of a model version. Nuclio downloads the function zip from
+    CVAT_BRIDGE_PUBLIC_URL only (never from an address taken from a request: its Host header is the
+    client's to choose, and the download token goes there)."""
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {', '.join(VARIANTS)}, not {variant!r}")
     nuclio_dashboard(services.settings)  # refuse early when Nuclio is not configured
+    archive_base_url = services.settings.public_url
+    if not archive_base_url:
+        raise DeploymentConflict(
+            "CVAT_BRIDGE_PUBLIC_URL is not set: set it to this service's URL as the Nuclio dashboard reaches "
+            "it (e.g. http://cvat-bridge:8000 in CVAT's compose network), then deploy again"
+        )
     source = load_source(services, model_id)
     if deployment_state(services, model_id)["state"] == "deploying":
         raise DeploymentConflict(f"model {model_id} is being deployed already; wait for it to finish")
@@ -228,7 +237,10 @@ def _record(services: Services, model_id: int, state: str, message: str, in_cvat
 def _download_headers(services: Services, model_id: int) -> dict[str, str]:
     """What Nuclio sends to download the zip: the model's download token, never the API token."""
     api_token, _ = ensure_api_token(services.settings, services.storage.token_file)
-    return {"Authorization": f"Bearer {function_download_token(api_token, model_id)}"}
+    token = model_download_token(services.db, api_token, model_id)
+    if token is None:
+        raise JobError(f"model {model_id} was deleted")
+    return {"Authorization": f"Bearer {token}"}
 
 
 def _latest_deploy_job(services: Services, model_id: int) -> Job | None:

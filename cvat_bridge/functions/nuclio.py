@@ -13,6 +13,8 @@ from typing import Any
 
 import httpx
 
+from cvat_bridge.masking import mask_secrets
+
 PROJECT = "cvat"  # CVAT lists only the functions of this Nuclio project
 PROJECT_LABEL = "nuclio.io/project-name"
 
@@ -61,11 +63,15 @@ class NuclioDashboard:
         try:
             response = self._client.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
-            raise NuclioError(f"cannot reach the Nuclio dashboard at {self.url}: {exc}") from exc
-        if response.is_error and response.status_code not in allow:
             raise NuclioError(
-                f"the Nuclio dashboard answered {method} {path} with {response.status_code}: "
-                f"{response.text.strip()[:500] or response.reason_phrase}"
+                mask_secrets(f"cannot reach the Nuclio dashboard at {self.url}: {exc}")
+            ) from exc
+        if response.is_error and response.status_code not in allow:
+            raise NuclioError(  # its answer may quote the function config: the download token
+                mask_secrets(
+                    f"the Nuclio dashboard answered {method} {path} with {response.status_code}: "
+                    f"{response.text.strip()[:500] or response.reason_phrase}"
+                )
             )
         return response
 

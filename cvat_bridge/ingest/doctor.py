@@ -14,6 +14,7 @@ from pathlib import Path, PurePosixPath
 from PIL import ExifTags, Image, UnidentifiedImageError
 
 from cvat_bridge.ingest.registry import ImportRefused
+from cvat_bridge.limits import MAX_FILE_NAME_BYTES, MAX_PATH_BYTES
 
 # Pillow's format -> the name we report (MPO: JPEGs from cameras with a second, embedded picture).
 SUPPORTED_FORMATS = {
@@ -82,6 +83,15 @@ def junk_reason(path: str) -> str | None:
         return JUNK_NAMES[name.lower()]
     if any(part.startswith(".") for part in parts):
         return "hidden file"
+    return None
+
+
+def name_reason(path: str) -> str | None:
+    """Why a zip member's path cannot be a file here (a name or the path too long), or None."""
+    if len(path.encode()) > MAX_PATH_BYTES:
+        return f"the path is longer than {MAX_PATH_BYTES} bytes"
+    if any(len(part.encode()) > MAX_FILE_NAME_BYTES for part in PurePosixPath(path).parts):
+        return f"a file or folder name is longer than {MAX_FILE_NAME_BYTES} bytes"
     return None
 
 

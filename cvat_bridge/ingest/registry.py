@@ -17,14 +17,15 @@ from typing import Any
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
-from cvat_bridge.db import Collection, Image
+from cvat_bridge.db import Collection, Image, Job, Model
 from cvat_bridge.ingest.split import SPLITS, TRAIN, VAL, check_val_ratio, stratified_split
+from cvat_bridge.jobs.store import TERMINAL_STATES
+from cvat_bridge.limits import MAX_GROUP_PATHS, MAX_REPORT_ITEMS, name_problem
 from cvat_bridge.services import Services
 from cvat_bridge.storage import Storage
 
-MAX_NAME_LENGTH = 200
-MAX_REPORT_ITEMS = 200  # report lists are cut here (their totals are kept)
 INSERT_BATCH = 1000
 _PUBLISH_ATTEMPTS = 3  # two imports of one name may race for the next version number
 
@@ -132,9 +133,14 @@ def get_collection(services: Services, collection_id: int) -> Collection:
     return collection
 
 
+class CollectionInUse(RuntimeError):
+    """A queued or running training reads the collection; the message names its models."""
+
+
 def delete_collection(services: Services, collection_id: int) -> None:
-    """Remove a collection's rows and files. Its folder leaves ``collections/`` before the rows go, so a
-    new collection that reuses the id (SQLite does) never shares a folder with the old one."""
+    """Remove a collection's rows and files; CollectionInUse while a queued or running training uses it
+    (finished models keep their own files and stay servable). Its folder leaves ``collections/`` before the
+    rows go, so a crash in between leaves no rows pointing at a missing folder."""
     storage = services.storage
     trash = storage.new_staging_dir(f"deleted-{collection_id}-")
     folder = storage.collection_dir(collection_id)
@@ -144,6 +150,7 @@ def delete_collection(services: Services, collection_id: int) -> None:
             collection = session.get(Collection, collection_id)
             if collection is None:
                 raise CollectionNotFound(f"no collection with id {collection_id}")
+            _check_unused(session, collection_id)
             session.delete(collection)
             session.flush()
             if folder.exists():
@@ -155,6 +162,23 @@ def delete_collection(services: Services, collection_id: int) -> None:
         raise
     finally:
         Storage.remove(trash)
+
+
+def _check_unused(session: Session, collection_id: int) -> None:
+    """CollectionInUse when a queued or running training uses the collection (one started in the same
+    instant may still lose it: that training then fails with a message naming the deleted collection)."""
+    training = session.execute(
+        select(Model.id, Model.name, Model.version)
+        .join(Job, Model.job_id == Job.id)
+        .where(Model.collection_id == collection_id, Job.status.not_in(TERMINAL_STATES))
+        .order_by(Model.id)
+    ).all()
+    if training:
+        names = ", ".join(f"{name} v{version} (#{model_id})" for model_id, name, version in training)
+        raise CollectionInUse(
+            f"collection {collection_id} is used by trainings not yet finished: {names}; wait for them or "
+            "cancel them, then delete the collection"
+        )
 
 
 def load_samples(services: Services, collection_id: int) -> CollectionSamples:
@@ -184,7 +208,7 @@ def split_counts(images: list[ImportedImage], classes: list[str]) -> dict[str, d
 
 def duplicates_report(images: list[ImportedImage]) -> dict[str, Any]:
     """Exact duplicates (same sha256), those spread over several splits (leakage), and those with
-    different labels."""
+    different labels. Each group lists its first ``MAX_GROUP_PATHS`` paths and its ``count`` of files."""
     groups: dict[str, list[ImportedImage]] = defaultdict(list)
     for image in images:
         groups[image.sha256].append(image)
@@ -192,7 +216,8 @@ def duplicates_report(images: list[ImportedImage]) -> dict[str, Any]:
     for digest, group in sorted(groups.items()):
         if len(group) < 2:
             continue
-        entry = {"sha256": digest, "paths": [image.path for image in group]}
+        paths = [image.path for image in group]
+        entry = {"sha256": digest, "count": len(group), "paths": paths[:MAX_GROUP_PATHS]}
         duplicates.append(entry)
         splits = sorted({image.split for image in group})
         if len(splits) > 1:
@@ -221,8 +246,8 @@ def check_options(name: str, val_ratio: float) -> str:
     name = (name or "").strip()
     if not name:
         raise ImportRefused("give the collection a name")
-    if len(name) > MAX_NAME_LENGTH:
-        raise ImportRefused(f"the collection name is longer than {MAX_NAME_LENGTH} characters")
+    if problem := name_problem(name):
+        raise ImportRefused(f"the collection name is {problem}")
     try:
         check_val_ratio(val_ratio)
     except ValueError as exc:
@@ -232,6 +257,10 @@ def check_options(name: str, val_ratio: float) -> str:
 
 def _check_classes(images: list[ImportedImage]) -> list[str]:
     classes = sorted({image.label for image in images})
+    unusable = [(label, problem) for label in classes if (problem := name_problem(label))]
+    if unusable:
+        listed = "; ".join(f"{label!r} is {problem}" for label, problem in unusable[:5])
+        raise ImportRefused(f"class names that cannot be stored: {listed}; rename those class folders")
     if len(classes) < 2:
         found = f"only {classes[0]!r}" if classes else "none"
         raise ImportRefused(f"a collection needs at least 2 classes with valid images; found {found}")

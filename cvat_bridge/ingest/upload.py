@@ -13,7 +13,7 @@ from typing import IO
 
 from python_multipart.multipart import FormParserError, MultipartParser, parse_options_header
 
-MAX_FIELD_BYTES = 64 * 1024
+from cvat_bridge.limits import MAX_FIELD_BYTES, MAX_FORM_FIELDS
 
 
 class UploadError(ValueError):
@@ -64,6 +64,7 @@ class _Receiver:
         self._buffer = bytearray()
         self._file: IO[bytes] | None = None
         self._file_bytes = 0
+        self._fields = 0  # parts other than the file
 
     def callbacks(self) -> dict:
         return {
@@ -98,7 +99,11 @@ class _Receiver:
     def _headers_finished(self) -> None:
         _, options = parse_options_header(self._disposition)
         self._name = options.get(b"name", b"").decode("utf-8", "replace")
-        if self._name == self.file_field:
+        if self._name != self.file_field:
+            self._fields += 1
+            if self._fields > MAX_FORM_FIELDS:
+                raise UploadTooLarge(f"more than {MAX_FORM_FIELDS} form fields besides '{self.file_field}'")
+        else:
             if self.upload.path is not None:
                 raise UploadError(f"send one '{self.file_field}' part only")
             self.upload.path = self.destination
@@ -114,7 +119,7 @@ class _Receiver:
         else:
             self._buffer += data[start:end]
             if len(self._buffer) > MAX_FIELD_BYTES:
-                raise UploadError(f"form field '{self._name}' is too long")
+                raise UploadTooLarge(f"form field '{self._name}' is longer than {MAX_FIELD_BYTES} bytes")
 
     def _end(self) -> None:
         if self._file is not None:

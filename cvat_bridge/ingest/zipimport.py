@@ -23,15 +23,15 @@ from typing import Any
 
 from cvat_bridge.db import Collection
 from cvat_bridge.ingest.archive import ArchiveLimits, Member, checked_members, open_archive
-from cvat_bridge.ingest.doctor import ImageFacts, Skipped, inspect_image, junk_reason
+from cvat_bridge.ingest.doctor import ImageFacts, Skipped, inspect_image, junk_reason, name_reason
 from cvat_bridge.ingest.layout import Layout, Placement, detect_layout
 from cvat_bridge.ingest.registry import (
-    MAX_REPORT_ITEMS,
     ImportedImage,
     ImportRefused,
     check_options,
     register_collection,
 )
+from cvat_bridge.limits import MAX_REPORT_ITEMS
 from cvat_bridge.services import Services
 from cvat_bridge.storage import Storage
 
@@ -103,9 +103,10 @@ def _sort_out(members: list[Member]) -> tuple[Layout, list[Member], list[dict[st
     """The layout, the members to examine, and the skipped ones (junk, outside class folders)."""
     skipped, kept = [], []
     for member in members:
-        reason = junk_reason(member.path)
-        if reason:
+        if reason := junk_reason(member.path):
             skipped.append(_skip(member.path, "junk", reason))
+        elif reason := name_reason(member.path):
+            skipped.append(_skip(member.path, "name_too_long", reason))
         else:
             kept.append(member)
     layout = detect_layout([member.path for member in kept])

@@ -6,6 +6,7 @@ import threading
 from collections.abc import Sequence
 
 from cvat_bridge.jobs.queue import QUEUES, reap_lost_jobs_forever, rq_queue_name
+from cvat_bridge.masking import mask_url
 from cvat_bridge.services import Services
 
 
@@ -28,7 +29,7 @@ def run_worker(services: Services, queues: Sequence[str] = QUEUES, burst: bool =
     try:
         connection.ping()
     except RedisConnectionError as exc:
-        raise WorkerStartError(f"cannot reach Redis at {settings.redis_url}: {exc}") from exc
+        raise WorkerStartError(f"cannot reach Redis at {mask_url(settings.redis_url)}: {exc}") from exc
     stop = threading.Event()
     reaper = threading.Thread(target=reap_lost_jobs_forever, args=(services, stop), daemon=True)
     reaper.start()

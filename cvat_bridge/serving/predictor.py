@@ -64,7 +64,19 @@ class Predictor:
         self, images: Sequence[Image.Image], top_k: int = 5, threshold: float = 0.0
     ) -> list[Prediction]:
         """One prediction per image, in order; ``top_k`` is capped at the number of classes."""
-        return [self._prediction(row, top_k, threshold) for row in self.probabilities(images)]
+        return self._predictions(self.probabilities(images), top_k, threshold)
+
+    def predict_inputs(self, inputs: np.ndarray, top_k: int = 5, threshold: float = 0.0) -> list[Prediction]:
+        """As ``predict``, for model inputs already preprocessed (``serving.inputs.read_inputs``)."""
+        chunks = [
+            self._probabilities(inputs[start : start + BATCH_SIZE])
+            for start in range(0, len(inputs), BATCH_SIZE)
+        ]
+        probabilities = np.concatenate(chunks) if chunks else np.zeros((0, len(self.classes)), np.float32)
+        return self._predictions(probabilities, top_k, threshold)
+
+    def _predictions(self, probabilities: np.ndarray, k: int, threshold: float) -> list[Prediction]:
+        return [self._prediction(row, k, threshold) for row in probabilities]
 
     def _prediction(self, row: np.ndarray, k: int, threshold: float) -> Prediction:
         ranked = [ClassScore(label, confidence) for label, confidence in ranked_classes(row, self.classes, k)]

@@ -10,6 +10,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from cvat_bridge import __version__
+from cvat_bridge.limits import MAX_NAME_LENGTH
 
 WEB_DIR = Path(__file__).parent
 templates = Jinja2Templates(directory=WEB_DIR / "templates")
@@ -44,7 +45,9 @@ def _page(template: str, title: str):
     def render(request: Request) -> HTMLResponse:
         nav = [(path, name) for path, (_, name) in PAGES.items()]
         return templates.TemplateResponse(
-            request, template, {"title": title, "nav": nav, "version": __version__}
+            request,
+            template,
+            {"title": title, "nav": nav, "version": __version__, "max_name_length": MAX_NAME_LENGTH},
         )
 
     return render

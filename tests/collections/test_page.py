@@ -34,6 +34,9 @@ def test_upload_shows_counts_and_report_then_delete(page, live_server, tmp_path:
     expect(card.locator("h2")).to_contain_text("fabrics v1")
     expect(card.locator("tr[data-class=silk] td")).to_have_text(["silk", "3", "2", "5"])
     expect(card.locator("tfoot td")).to_have_text(["10", "5", "15"])
+    # the list holds report summaries; opening the report reads the full one (its skipped files)
+    card.get_by_text("Import report").click()
+    expect(card.get_by_text("wool/broken.jpg")).to_be_visible()
 
     page.once("dialog", lambda dialog: dialog.accept())
     card.get_by_role("button", name="Delete").click()

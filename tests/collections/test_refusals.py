@@ -105,5 +105,6 @@ def test_refusal_keeps_what_is_stored(open_client: OpenClient, tmp_path: Path) -
     before = sorted(stored.rglob("*"))
     refused = upload(client, write_zip(tmp_path / "bad.zip", {**GOOD, "../x.jpg": b"x"}))
     assert refused.status_code == 422
-    assert client.get("/api/collections").json() == [first]
+    assert [listed["id"] for listed in client.get("/api/collections").json()] == [first["id"]]
+    assert client.get(f"/api/collections/{first['id']}").json() == first
     assert sorted(stored.rglob("*")) == before

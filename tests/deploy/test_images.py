@@ -163,7 +163,7 @@ def test_api_image_command_serves_the_health_check(
     assert command[:2] == ["cvat-bridge", "serve"] and command[command.index("--host") + 1] == "0.0.0.0"
     port = free_port()
     command[command.index("--port") + 1] = str(port)  # the container's 8000 may be taken on this machine
-    env = container_env | {"CVAT_BRIDGE_HEALTH_URL": f"http://127.0.0.1:{port}/api/health"}
+    env = container_env | {"CVAT_BRIDGE_HEALTH_URL": f"http://127.0.0.1:{port}/api/health/ready"}
     healthcheck = one(final_stage(DEPLOY / "Dockerfile"), "HEALTHCHECK").exec_form()
     assert _healthcheck(env, healthcheck).returncode == 1  # nothing listens yet: unhealthy
     log = tmp_path / "serve.log"

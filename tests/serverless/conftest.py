@@ -14,6 +14,7 @@ from cvat_bridge.db import Deployment, Job
 from cvat_bridge.services import Services, set_services
 from tests.conftest import LiveServer, make_settings
 from tests.helpers.models import train_tiny_model
+from tests.standins import free_port
 from tests.standins.cvat import CvatStandin
 from tests.standins.nuclio import NuclioStandin
 
@@ -33,8 +34,10 @@ class Bridge:
 @pytest.fixture(scope="session")
 def bridge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bridge]:
     with NuclioStandin() as nuclio, CvatStandin(nuclio_url=nuclio.url) as cvat:
+        port = free_port()
         settings = make_settings(
             tmp_path_factory.mktemp("serverless") / "data",
+            public_url=f"http://127.0.0.1:{port}",
             nuclio_url=nuclio.url,
             cvat_url=cvat.url,
             cvat_access_token=cvat.access_token,
@@ -43,7 +46,7 @@ def bridge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bridge]:
         set_services(services)
         v1 = train_tiny_model(services, classes=CLASSES, name="tiny")
         v2 = train_tiny_model(services, classes=CLASSES, name="tiny", epochs=1)
-        with LiveServer(services) as server:
+        with LiveServer(services, port) as server:
             yield Bridge(services, server, nuclio, cvat, v1, v2)
         services.jobs.close()
         services.db.dispose()

@@ -10,8 +10,11 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
-from cvat_bridge.auth import function_download_token
+from cvat_bridge.api.app import create_app
+from cvat_bridge.auth import model_download_token
+from cvat_bridge.services import Services, set_services
 from tests.conftest import API_TOKEN
 from tests.helpers.images import class_image, image_bytes
 from tests.serverless.conftest import CLASSES, Bridge
@@ -65,7 +68,7 @@ def test_deploy_makes_a_function_cvat_lists_and_runs(fresh_bridge: Bridge) -> No
     assert build["path"] == f"{bridge.server.url}/api/models/{bridge.v1}/function.zip"
     # How Nuclio downloads the zip from us: with this model's download token; the dashboard, which shows build
     # specs to whoever can open it, never gets the API token.
-    token = function_download_token(API_TOKEN, bridge.v1)
+    token = model_download_token(bridge.services.db, API_TOKEN, bridge.v1)
     assert build["codeEntryAttributes"]["headers"] == {"Authorization": f"Bearer {token}"}
     assert API_TOKEN not in json.dumps(config)
 
@@ -140,6 +143,34 @@ def test_deploy_errors_are_clear(fresh_bridge: Bridge) -> None:
     assert bad_variant.status_code == 400 and "variant" in bad_variant.json()["detail"]
     assert api(bridge, "GET", f"/models/{bridge.v1}/deployment").json()["state"] == "not_deployed"
     assert bridge.nuclio.posted == []
+
+
+def test_a_refusal_quoting_the_config_never_shows_the_download_token(fresh_bridge: Bridge) -> None:
+    bridge = fresh_bridge
+    bridge.nuclio.echo_refusals = True
+    token = model_download_token(bridge.services.db, API_TOKEN, bridge.v1)
+
+    state = deploy_and_wait(bridge, bridge.v1)
+
+    assert state["state"] == "error" and "answered POST /api/functions with 400" in state["message"]
+    assert "Bearer ***" in state["message"]
+    assert token not in json.dumps(state)
+
+
+def test_without_a_public_url_deploying_is_refused_whatever_the_host_header(fresh_bridge: Bridge) -> None:
+    bridge = fresh_bridge
+    settings = bridge.services.settings.model_copy(update={"public_url": None})
+    services = Services(settings)
+    headers = {"Authorization": f"Bearer {API_TOKEN}", "Host": "attacker.example:8000"}
+    with TestClient(create_app(services), headers=headers) as client:
+        answer = client.post(f"/api/models/{bridge.v1}/deployment")
+    services.db.dispose()
+    set_services(bridge.services)
+
+    assert answer.status_code == 409
+    assert "CVAT_BRIDGE_PUBLIC_URL" in answer.json()["detail"]
+    assert bridge.nuclio.posted == []
+    assert api(bridge, "GET", f"/models/{bridge.v1}/deployment").json()["state"] == "not_deployed"
 
 
 def test_without_nuclio_deploying_is_refused(client) -> None:

@@ -7,7 +7,8 @@ import zipfile
 
 import pytest
 
-from tests.conftest import API_TOKEN
+from cvat_bridge.services import Services, set_services
+from tests.conftest import API_TOKEN, LiveServer
 from tests.serverless.conftest import Bridge
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -47,3 +48,22 @@ def test_deploy_download_and_remove_from_the_page(deploy_page, fresh_bridge: Bri
     page.click("#deployment [data-action=remove]")
     page.wait_for_selector("#deployment [data-state=removed]", timeout=30_000)
     assert fresh_bridge.nuclio.functions == {}
+
+
+def test_without_a_public_url_the_page_says_what_to_set(browser, fresh_bridge: Bridge) -> None:
+    settings = fresh_bridge.services.settings.model_copy(update={"public_url": None})
+    services = Services(settings)
+    try:
+        with LiveServer(services) as server:
+            context = browser.new_context(base_url=server.url)
+            context.add_init_script(f"localStorage.setItem('cvat-bridge-token', '{API_TOKEN}')")
+            page = context.new_page()
+            page.goto(f"/models#{fresh_bridge.v1}")
+            hint = page.locator("#deployment [data-missing=public-url]")
+            hint.wait_for()
+            assert "CVAT_BRIDGE_PUBLIC_URL" in hint.inner_text()
+            assert page.locator("#deployment [data-action=deploy]").is_disabled()
+            context.close()
+    finally:
+        services.db.dispose()
+        set_services(fresh_bridge.services)

@@ -14,7 +14,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from cvat_bridge.auth import function_download_token
+from cvat_bridge.auth import model_download_token
 from cvat_bridge.cli import main as cli
 from cvat_bridge.functions.render import function_name
 from tests.conftest import API_TOKEN
@@ -148,7 +148,7 @@ def test_model_routes_take_a_name_for_its_latest_version(bridge: Bridge) -> None
 
 
 def test_a_download_token_opens_its_own_models_zip_and_nothing_else(bridge: Bridge) -> None:
-    token = function_download_token(API_TOKEN, bridge.v1)
+    token = model_download_token(bridge.services.db, API_TOKEN, bridge.v1)
     assert API_TOKEN not in token
     headers = {"Authorization": f"Bearer {token}"}
 
@@ -159,7 +159,8 @@ def test_a_download_token_opens_its_own_models_zip_and_nothing_else(bridge: Brid
     assert get(f"/models/{bridge.v2}/function.zip") == 401  # another model's zip
     assert get(f"/models/{bridge.v1}") == 401  # the rest of the API
     assert get("/models") == 401
-    assert function_download_token("another-api-token", bridge.v1) != token  # a new API token retires it
+    # a new API token retires it
+    assert model_download_token(bridge.services.db, "another-api-token", bridge.v1) != token
 
 
 def test_cli_export_writes_the_folder(

@@ -103,6 +103,8 @@ class CvatStandin:
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request
         self.outage = 0  # answer this many next requests with 503, as a proxy does while CVAT restarts
         self.outage_path: str | None = None  # ... only requests to this path, when set
+        self.echo_path: str | None = None  # requests to this path answer 422 quoting what they sent
+        self.about_answer: tuple[str, bytes] | None = None  # (media type, body) of /api/server/about, if set
         self._sessions: dict[str, str] = {}  # sessionid -> csrftoken
         self._next_id = {"project": 1, "task": 1, "label": 1, "tag": 1}
         self._lock = threading.Lock()
@@ -221,6 +223,15 @@ class CvatStandin:
             if standin.outage > 0 and standin.outage_path in (None, request.url.path):
                 standin.outage -= 1
                 return CvatJSON({"detail": "CVAT is restarting"}, status_code=503)
+            if request.url.path == standin.echo_path:  # as a server whose errors quote the request
+                sent = {
+                    "headers": dict(request.headers),
+                    "body": (await request.body()).decode(errors="replace"),
+                }
+                return CvatJSON({"detail": "invalid request", "received": sent}, status_code=422)
+            if request.url.path == "/api/server/about" and standin.about_answer is not None:
+                media_type, body = standin.about_answer
+                return Response(body, media_type=media_type)
             public = request.url.path in ("/api/server/about", "/api/auth/login")
             if not public:
                 problem = standin._auth_problem(request)

@@ -45,6 +45,7 @@ class NuclioStandin:
         self.deleted: list[str] = []
         self.fail_builds: str | None = None  # set: builds end in state "error" with this message
         self.build_seconds = 0.3  # how long a build stays in state "building"
+        self.echo_refusals = False  # set: configurations are refused 400, quoting their spec.build
         self._handlers: dict[str, Any] = {}  # name -> loaded handler function
         self._workdir = tempfile.TemporaryDirectory(prefix="nuclio-standin-")
         self._lock = threading.Lock()
@@ -70,6 +71,7 @@ class NuclioStandin:
             self.deleted.clear()
             self._handlers.clear()
         self.fail_builds = None
+        self.echo_refusals = False
 
     def invoke(self, name: str, body: dict[str, Any]) -> nuclio_sdk.Response:
         """Call a deployed function's handler as the dashboard would for CVAT."""
@@ -137,6 +139,9 @@ class NuclioStandin:
         return app
 
     def _accept(self, config: dict[str, Any]) -> Response:
+        if self.echo_refusals:
+            build = (config.get("spec") or {}).get("build")
+            return JSONResponse({"error": "invalid build", "received": build}, 400)
         problem = _invalid(config)
         if problem:
             return JSONResponse({"error": problem}, 400)

@@ -54,6 +54,7 @@ function el(tag, attrs = {}, ...children) {
   for (const [key, value] of Object.entries(attrs)) {
     if (key === "class") node.className = value;
     else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else if (key === "style") node.style.cssText = value;  // through the CSSOM: the CSP refuses style attributes
     else node.setAttribute(key, value);
   }
   for (const child of children.flat()) {

@@ -33,8 +33,20 @@ function collectionCard(collection) {
       `${collection.num_images} images · ${collection.classes.length} classes · from ${collection.source}` +
       ` · ${new Date(collection.created_at).toLocaleString()}`),
     countsTable(collection),
-    el("details", {}, el("summary", {}, "Import report"), reportView(collection.report)),
+    el("details", { ontoggle: (event) => showFullReport(event.target, collection.id) },
+      el("summary", {}, "Import report"), reportView(collection.report)),
     el("p", {}, el("button", { class: "secondary", type: "button", onclick: () => remove(collection) }, "Delete")));
+}
+
+// The list holds report summaries (counts); the full report (skipped files, duplicate groups) is read
+// from the collection's own route when its report is first opened.
+async function showFullReport(details, id) {
+  if (!details.open || details.dataset.full) return;
+  try {
+    const collection = await api(`/collections/${id}`);
+    details.dataset.full = "yes";
+    details.replaceChildren(el("summary", {}, "Import report"), reportView(collection.report));
+  } catch (error) { flash(`Could not load the report: ${error.message}`); }
 }
 
 function countsTable(collection) {

@@ -33,7 +33,7 @@ function drawDeployment(container, model, state) {
   const deployed = state.state === "ready" || state.state === "error";
   const deploy = el("button", { type: "button", "data-action": "deploy" },
     state.state === "ready" ? "Redeploy to CVAT" : "Deploy to CVAT");
-  deploy.disabled = busy || !state.nuclio_configured;
+  deploy.disabled = busy || !state.nuclio_configured || !state.public_url_configured;
   deploy.addEventListener("click", () => changeDeployment(container, model, "POST"));
   const remove = el("button", { type: "button", class: "secondary", "data-action": "remove" }, "Remove from CVAT");
   remove.hidden = !deployed;
@@ -55,6 +55,9 @@ function drawDeployment(container, model, state) {
   if (!state.nuclio_configured) {
     lines.push(el("p", { class: "muted" }, "Set CVAT_BRIDGE_NUCLIO_URL to deploy from here, or download the " +
       "function and run: nuctl deploy --project-name cvat --path DIR --file DIR/function.yaml --platform local"));
+  } else if (!state.public_url_configured) {
+    lines.push(el("p", { class: "muted", "data-missing": "public-url" }, "Set CVAT_BRIDGE_PUBLIC_URL to this " +
+      "service's URL as the Nuclio dashboard reaches it (e.g. http://cvat-bridge:8000) to deploy from here."));
   }
   container.replaceChildren(...lines, el("p", {}, deploy, " ", remove, " ", download));
 }

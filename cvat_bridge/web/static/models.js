@@ -173,9 +173,9 @@ async function select(id) {
 async function refresh() {
   clearTimeout(pollTimer);
   try {
-    const models = await api("/models");
+    const models = await api("/models");  // summaries; the selected model's details from its own route
     renderList(models);
-    const selected = models.find((m) => m.id === selectedId);
+    const selected = models.some((m) => m.id === selectedId) ? await api(`/models/${selectedId}`) : null;
     if (selected) renderDetail(selected);
     else document.getElementById("model-detail").hidden = true;
     const active = models.some((m) => ["queued", "running"].includes(m.status));
