@@ -123,7 +123,7 @@ def test_zip_download_errors(bridge: Bridge) -> None:
     unknown = httpx.get(f"{bridge.server.url}/api/models/nobody/function", headers=headers)
     assert unknown.status_code == 404 and unknown.json()["detail"] == "no model named 'nobody'"
     # A name without the API token: refused before the name is looked up (no download token fits a name).
-    token = function_download_token(API_TOKEN, bridge.v2)
+    token = model_download_token(bridge.services.db, API_TOKEN, bridge.v2)
     by_name = httpx.get(
         f"{bridge.server.url}/api/models/tiny/function", headers={"Authorization": f"Bearer {token}"}
     )
