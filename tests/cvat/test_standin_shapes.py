@@ -1,4 +1,4 @@
-"""The CVAT stand-in answers like the real CVAT: every recorded exchange (``shared/cvat-recordings``) of an
+"""The CVAT stand-in answers like the real CVAT: every recorded exchange (``tests/data/cvat-recordings``) of an
 endpoint the stand-in serves is replayed against it, and status, content type and JSON shape (keys and value
 types, recursively) must match what CVAT 2.73 answered."""
 
@@ -15,12 +15,12 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from tests.conftest import SHARED
+from tests.conftest import data_path
 from tests.helpers.images import class_image, image_bytes
 from tests.standins import ThreadedServer
 from tests.standins.cvat import CvatStandin
 
-RECORDINGS = SHARED / "cvat-recordings" / "flows"
+RECORDINGS = data_path("cvat-recordings/flows")
 SERVED = {
     ("GET", "/api/server/about"),
     ("POST", "/api/auth/login"),
@@ -50,6 +50,7 @@ def _exchanges() -> list[tuple[str, dict[str, Any]]]:
             request = exchange.get("request", {})
             if "response" in exchange and (request["method"], request["path_template"]) in SERVED:
                 found.append((f"{path.stem}#{exchange['seq']}", exchange))
+    assert found, f"no recorded exchange of a served endpoint in {RECORDINGS}"
     return found
 
 

@@ -1,5 +1,5 @@
-"""The rendered function folder: every field CVAT reads (shared/cvat-contract.md §1, §3), names valid for
-any model name, the zip download and `cvat-bridge function export`."""
+"""The rendered function folder: every field CVAT 2.73 reads from a Nuclio function, names valid for any model
+name, the zip download and `cvat-bridge function export`."""
 
 from __future__ import annotations
 
