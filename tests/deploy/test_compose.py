@@ -1,6 +1,6 @@
-"""The compose files, read by Docker Compose v2 as a CVAT admin runs them: the add-on layered on CVAT v2.73.0's
-own docker-compose.yml and serverless overlay (tests/data/cvat-compose), or the standalone file, with the
-services, networks, volumes and settings that deploy/README.md promises."""
+"""The compose files, read by Docker Compose v2 as a CVAT admin runs them: the add-on layered on CVAT
+v2.73.0's own docker-compose.yml and serverless overlay (tests/data/cvat-compose), or the standalone file,
+with the services, networks, volumes and settings that deploy/README.md promises."""
 
 from __future__ import annotations
 
