@@ -40,7 +40,8 @@ SERVED = {
     ("DELETE", "/api/tasks/{id}/annotations/"),
     ("GET", "/api/lambda/functions"),
 }
-REC_TASK, REC_PROJECT, REC_LABELS = 9, 8, (22, 23, 24)
+# The recorded label ids of cat, dog and bird: project 8 (flows 01-10) and project 7 (flows 11-13).
+REC_LABELS = ((22, 23, 24), (91, 92, 93))
 
 
 def _exchanges() -> list[tuple[str, dict[str, Any]]]:
@@ -105,7 +106,7 @@ def standin(nuclio_dashboard: str) -> Iterator[tuple[CvatStandin, dict[str, str]
     ids = {
         "task": str(task),
         "project": str(project),
-        **{str(rec): str(ours) for rec, ours in zip(REC_LABELS, labels, strict=True)},
+        **{str(rec): str(ours) for recs in REC_LABELS for rec, ours in zip(recs, labels, strict=True)},
     }
     with server, httpx.Client(base_url=server.url, timeout=30) as http:
         yield server, ids, http
