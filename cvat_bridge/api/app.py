@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
+from fastapi_offline import FastAPIOffline
 
 from cvat_bridge import __version__
 from cvat_bridge.api.deps import require_token
@@ -47,7 +48,8 @@ def create_app(services: Services | None = None) -> FastAPI:
         stop.set()
         services.jobs.close()
 
-    app = FastAPI(title="cvat-bridge", version=__version__, lifespan=lifespan)
+    # /docs and /redoc with Swagger UI and ReDoc served from the package (no CDN: they work offline).
+    app = FastAPIOffline(title="cvat-bridge", version=__version__, lifespan=lifespan)
     app.state.services = services
     app.state.api_token = token
 
