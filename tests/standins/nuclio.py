@@ -175,6 +175,8 @@ class NuclioStandin:
         folder = Path(self._workdir.name) / f"{name}-{len(self.posted)}"
         with zipfile.ZipFile(io.BytesIO(answer.content)) as archive:
             archive.extractall(folder)
+        # As Nuclio does: the function is in the archive's `workDir` (a path inside it), else at its root.
+        folder = folder / build.get("codeEntryAttributes", {}).get("workDir", "").strip("/")
         if not (folder / "function.yaml").is_file():
             raise RuntimeError("the archive has no function.yaml")
         module_name, _, entry = build.get("handler", "main:handler").partition(":")
