@@ -28,9 +28,6 @@ def data_path(relative: str) -> Path:
     return path
 
 
-HYMENOPTERA = data_path("hymenoptera_data")
-
-
 def make_settings(data_dir: Path, **overrides) -> Settings:
     values = {"data_dir": data_dir, "api_token": API_TOKEN, "job_heartbeat_seconds": 0.5}
     values.update(overrides)

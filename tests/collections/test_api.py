@@ -12,8 +12,10 @@ from cvat_bridge.ingest.registry import load_samples
 from cvat_bridge.ingest.zipimport import import_zip
 from tests.collections.conftest import OpenClient
 from tests.collections.zips import class_files, leftovers, upload, write_zip
-from tests.conftest import HYMENOPTERA
+from tests.conftest import data_path
 from tests.helpers.images import zip_tree
+
+HYMENOPTERA = data_path("hymenoptera_data")
 
 
 @pytest.fixture(scope="module")
