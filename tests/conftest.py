@@ -18,8 +18,14 @@ from tests.standins import ThreadedServer
 
 API_TOKEN = "test-token"
 POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-HYMENOPTERA = SHARED / "datasets" / "hymenoptera_data"
+
+
+def data_path(relative: str) -> Path:
+    """A file or folder of tests/data (see its README); a missing one is an error, never a reason to skip."""
+    path = Path(__file__).resolve().parent / "data" / relative
+    if not path.exists():
+        raise FileNotFoundError(f"test data missing: {path} (tests/data/README.md says what belongs there)")
+    return path
 
 
 def make_settings(data_dir: Path, **overrides) -> Settings:

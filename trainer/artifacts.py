@@ -19,6 +19,8 @@ ONNX_INT8 = "model.int8.onnx"  # with the `int8` setting only
 METRICS = "metrics.json"
 HISTORY = "history.json"
 CONFUSION_PNG = "confusion_matrix.png"
+CURVES_PNG = "training_curves.png"
+PER_CLASS_PNG = "per_class_metrics.png"
 SPLIT = "split.json"
 
 # What serving reads (the API's predictor, the Nuclio function): model.int8.onnx only where it was made.
@@ -34,6 +36,8 @@ ARTIFACTS: dict[str, str] = {
     METRICS: "application/json",
     HISTORY: "application/json",
     CONFUSION_PNG: "image/png",
+    CURVES_PNG: "image/png",
+    PER_CLASS_PNG: "image/png",
     SPLIT: "application/json",
 }
 

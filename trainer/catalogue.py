@@ -90,8 +90,8 @@ class ArchitectureSpec(ABC):
             return None
         side = max(1, image_size // 32)
         return (
-            f"image_size {image_size} is small for {self.name} (built for {native} px): its last layers see "
-            f"{side}x{side} pixels, and it may learn little; {native // SMALL_SIZE_FACTOR} px or more is "
+            f"image_size {image_size} is small for {self.name} (built for {native} px): its last layers "
+            f"see {side}x{side} pixels, and it may learn little; {native // SMALL_SIZE_FACTOR} px or more is "
             "safer"
         )
 

@@ -47,7 +47,13 @@ from trainer.data import (
 )
 from trainer.evidence import gather_evidence
 from trainer.export import export_onnx
-from trainer.metrics import classification_metrics, majority_baseline, plot_confusion_matrix
+from trainer.metrics import (
+    classification_metrics,
+    majority_baseline,
+    plot_confusion_matrix,
+    plot_per_class_metrics,
+    plot_training_curves,
+)
 from trainer.probe import ProbeChoice
 from trainer.recipe import Recipe
 
@@ -415,6 +421,9 @@ def _finalise(run: _Run, best: dict[str, Any], history: list[dict[str, Any]]) ->
         out_dir / artifacts.CONFUSION_PNG,
         title=f"{run.spec.name}: validation ({metrics['correct']}/{metrics['total']} correct)",
     )
+    name = run.spec.name
+    plot_training_curves(history, out_dir / artifacts.CURVES_PNG, f"{name}: training", best["epoch"])
+    plot_per_class_metrics(metrics["per_class"], out_dir / artifacts.PER_CLASS_PNG, f"{name}: per class")
 
     run.report(phase="exporting")
     check_images = eval_dataset(data.val[:ONNX_CHECK_IMAGES], run.preprocessing)

@@ -1,13 +1,18 @@
-"""Classification metrics from logits: accuracy = correct / total, top-5, per-class P/R/F1, confusion."""
+"""Classification metrics from logits (accuracy = correct / total, top-5, per-class P/R/F1, confusion) and
+their plots."""
 
 from __future__ import annotations
 
+import textwrap
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:  # matplotlib is imported where it is used
+    from matplotlib.figure import Figure
 
 
 def classification_metrics(logits: np.ndarray, labels: np.ndarray, classes: list[str]) -> dict[str, Any]:
@@ -73,24 +78,96 @@ def majority_baseline(
     }
 
 
-def plot_confusion_matrix(confusion: dict[str, Any], path: Path, title: str = "Confusion matrix") -> None:
-    """The confusion matrix as a PNG (rows: true class, columns: predicted), counts written in the cells."""
+# Plots: class names are shown as they are (never read as mathtext: a class may be named "$x^$"), long ones
+# shortened; titles wrap to the figure's width; the layout makes room for every label and title.
+MAX_LABEL_CHARS = 32
+MAX_BARS = 60  # classes in the per-class chart (the lowest F1 first when there are more)
+
+
+def _figure(width: float, height: float) -> Figure:
     from matplotlib.figure import Figure
 
-    labels, matrix = confusion["labels"], np.asarray(confusion["matrix"])
-    size = min(4 + 0.45 * len(labels), 20)
-    figure = Figure(figsize=(size, size), dpi=100)
+    return Figure(figsize=(width, height), dpi=100, layout="constrained")
+
+
+def _label(name: str) -> str:
+    return name if len(name) <= MAX_LABEL_CHARS else name[: MAX_LABEL_CHARS - 1] + "…"
+
+
+def _title(figure: Figure, title: str) -> None:
+    """The title over the whole figure, wrapped to its width (a character of the title's 14.4 pt font is at
+    most about 11 px wide at 100 dpi)."""
+    width_chars = max(20, int(figure.get_figwidth() * figure.dpi / 11))
+    figure.suptitle(textwrap.fill(title, width_chars), parse_math=False)
+
+
+def _save(figure: Figure, path: Path) -> Figure:
+    figure.savefig(path, format="png")
+    return figure
+
+
+def plot_confusion_matrix(confusion: dict[str, Any], path: Path, title: str = "Confusion matrix") -> Figure:
+    """The confusion matrix as a PNG (rows: true class, columns: predicted), counts written in the cells."""
+    labels, matrix = [_label(name) for name in confusion["labels"]], np.asarray(confusion["matrix"])
+    size = min(5 + 0.45 * len(labels), 20)
+    figure = _figure(size, size)
     axes = figure.add_subplot()
     axes.imshow(matrix, cmap="Blues")
-    axes.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
-    axes.set_yticks(range(len(labels)), labels)
+    axes.set_xticks(range(len(labels)), labels, rotation=45, ha="right", parse_math=False)
+    axes.set_yticks(range(len(labels)), labels, parse_math=False)
     axes.set_xlabel("predicted")
     axes.set_ylabel("true")
-    axes.set_title(title)
+    _title(figure, title)
     if len(labels) <= 30:
         threshold = matrix.max() / 2 if matrix.size else 0
         for (row, column), value in np.ndenumerate(matrix):
             color = "white" if value > threshold else "black"
             axes.text(column, row, str(value), ha="center", va="center", color=color, fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path, format="png")
+    return _save(figure, path)
+
+
+def plot_training_curves(
+    history: list[dict[str, Any]], path: Path, title: str = "Training", best_epoch: int | None = None
+) -> Figure:
+    """Train and validation loss, and validation accuracy, per epoch; the kept epoch marked (0: the probe
+    head, before any training epoch)."""
+    epochs = [row["epoch"] for row in history]
+    figure = _figure(10, 4)
+    loss, accuracy = figure.subplots(1, 2)
+    loss.plot(epochs, [row["train_loss"] for row in history], "o-", label="train loss")
+    loss.plot(epochs, [row["val_loss"] for row in history], "o-", label="validation loss")
+    loss.set_ylabel("loss")
+    accuracy.plot(epochs, [row["val_accuracy"] for row in history], "o-", color="tab:green")
+    accuracy.set_ylabel("validation accuracy")
+    for axes in (loss, accuracy):
+        axes.set_xlabel("epoch")
+        axes.xaxis.get_major_locator().set_params(integer=True)
+        axes.grid(alpha=0.3)
+        if best_epoch is not None:
+            axes.axvline(best_epoch, color="grey", linestyle="--", label=f"kept: epoch {best_epoch}")
+    loss.legend()
+    accuracy.legend()
+    _title(figure, title)
+    return _save(figure, path)
+
+
+def plot_per_class_metrics(
+    per_class: dict[str, dict[str, Any]], path: Path, title: str = "Per class"
+) -> Figure:
+    """Precision, recall and F1 of each class as horizontal bars (the lowest F1 first beyond MAX_BARS)."""
+    names = list(per_class)
+    if len(names) > MAX_BARS:
+        names = sorted(names, key=lambda name: per_class[name]["f1"])[:MAX_BARS]
+        title += f" (the {MAX_BARS} classes of lowest F1)"
+    figure = _figure(8, min(2 + 0.45 * len(names), 30))
+    axes = figure.add_subplot()
+    rows = np.arange(len(names))
+    for offset, key in zip((-0.27, 0, 0.27), ("precision", "recall", "f1"), strict=True):
+        axes.barh(rows + offset, [per_class[name][key] for name in names], height=0.27, label=key)
+    axes.set_yticks(rows, [_label(name) for name in names], parse_math=False)
+    axes.invert_yaxis()
+    axes.set_xlim(0, 1)
+    axes.grid(axis="x", alpha=0.3)
+    axes.legend(loc="lower right")
+    _title(figure, title)
+    return _save(figure, path)

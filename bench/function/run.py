@@ -37,7 +37,7 @@ from trainer.export import export_onnx
 
 ARCHITECTURES = ("mobilenet_v3_small", "resnet18")
 CLASSES = [f"class_{index}" for index in range(10)]
-PHOTO = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "hymenoptera_data" / "val" / "bees"
+PHOTO = Path(__file__).resolve().parents[2] / "tests" / "data" / "hymenoptera_data" / "val" / "bees"
 
 
 def make_model(architecture: str, folder: Path) -> FunctionSource:
@@ -55,12 +55,8 @@ def make_model(architecture: str, folder: Path) -> FunctionSource:
 
 
 def frame_jpeg() -> bytes:
-    """A 640x480 JPEG frame: a real photo when the shared data set is there, generated noise otherwise."""
-    photos = sorted(PHOTO.glob("*.jpg"))
-    if photos:
-        image = Image.open(photos[0]).convert("RGB").resize((640, 480))
-    else:
-        image = Image.fromarray(np.random.default_rng(0).integers(0, 255, (480, 640, 3), dtype=np.uint8))
+    """A 640x480 JPEG frame made from a real photo of tests/data."""
+    image = Image.open(sorted(PHOTO.glob("*.jpg"))[0]).convert("RGB").resize((640, 480))
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=90)
     return buffer.getvalue()

@@ -1,11 +1,11 @@
 """Zip import speed and memory: the full import vs the floor (plain zipfile extraction + Pillow header check).
 
-    python bench/ingest/run.py [--copies 10] [--repeat 3]
+    python bench/ingest/run.py [--copies 10] [--repeat 3] [--data path/to/hymenoptera_data]
 
-Builds a zip of the shared hymenoptera photos repeated ``--copies`` times (train/val class folders,
-deflated like a usual zip), then runs each side ``--repeat`` times, interleaved, each time in a fresh child
-process, and prints the fastest run's images/s and CPU time and the highest peak RSS (ru_maxrss of the
-child) side by side:
+Builds a zip of the hymenoptera photos (--data; default: the subset in tests/data) repeated ``--copies``
+times (train/val class folders, deflated like a usual zip), then runs each side ``--repeat`` times,
+interleaved, each time in a fresh child process, and prints the fastest run's images/s and CPU time and the
+highest peak RSS (ru_maxrss of the child) side by side:
   floor    zipfile.extractall + Pillow opening each file (header only)
   import   import_zip as the CLI runs it: archive checks, layout, extraction with sha256, the dataset
            doctor, the split and the SQLite registration
@@ -29,17 +29,17 @@ import zipfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-DATASET = REPO.parent / "shared" / "datasets" / "hymenoptera_data"
+DATASET = REPO / "tests" / "data" / "hymenoptera_data"
 TOKEN = "bench"
 
 
-def build_zip(zip_path: Path, copies: int) -> int:
+def build_zip(zip_path: Path, copies: int, dataset: Path) -> int:
     """bench/{train,val}/<class>/<copy>_<name>.jpg per JPEG of the dataset, ``copies`` times; the count."""
-    photos = sorted(p for p in DATASET.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg"))
+    photos = sorted(p for p in dataset.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg"))
     with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_DEFLATED) as archive:
         for copy in range(copies):
             for photo in photos:
-                split, label = photo.relative_to(DATASET).parts[:2]
+                split, label = photo.relative_to(dataset).parts[:2]
                 archive.write(photo, f"bench/{split}/{label}/{copy:03d}_{photo.name}")
     return copies * len(photos)
 
@@ -151,6 +151,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--copies", type=int, default=10)
     parser.add_argument("--repeat", type=int, default=3, help="runs per side; the fastest is shown")
+    parser.add_argument("--data", type=Path, default=DATASET, help="train/ and val/ class folders of photos")
     parser.add_argument("--child", nargs=3, metavar=("SIDE", "ZIP", "WORK"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -158,7 +159,7 @@ def main() -> None:
         return child(side, Path(zip_path), Path(work))
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
         zip_path = Path(tmp) / "photos.zip"
-        count = build_zip(zip_path, args.copies)
+        count = build_zip(zip_path, args.copies, args.data)
         size_mb = zip_path.stat().st_size / 1024**2
         print(f"zip: {count} JPEGs, {size_mb:.0f} MB, {os.cpu_count()} CPUs")
         runs: dict[str, list[dict]] = {"floor": [], "ingest": [], "upload": []}

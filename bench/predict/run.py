@@ -1,20 +1,24 @@
 """Prediction speed on one thread: raw ONNX Runtime, eager torch, and the HTTP predict round trip.
 
     python bench/predict/run.py [--calls 60] [--warmup 10] [--architectures mobilenet_v3_small resnet18]
+                                [--data path/to/hymenoptera_data]
 
 Each architecture gets randomly initialised weights (speed only), exported with the trainer's ONNX export
 into a throwaway data dir; `cvat-bridge serve` runs in a subprocess on 127.0.0.1 with one inference thread,
 and beside it floor_app.py, the least an ASGI service does per prediction. Every path classifies the same
-500x375 JPEG. Targets: HTTP p50 <= 1.15 x (raw ORT + decode), torch/ORT >= 2. Reading a 2592x1944 photo is
-timed beside them, as served (decoded at a reduced scale) and at full size, and so is the int8 copy of the
-model (the `int8` training setting; the HTTP path serves the float model). Each model's float compute rate
-(GFLOP/s of ORT and eager torch) is printed beside a one-thread SGEMM's, this core's practical ceiling.
+JPEG (the first of --data's val/bees). Targets: HTTP p50 <= 1.15 x (raw ORT + decode), torch/ORT >= 2.
+Reading the largest photo of --data is timed beside them, as served (decoded at a reduced scale) and at full
+size, and so is the int8 copy of the model (the `int8` training setting; the HTTP path serves the float
+model). Each model's float compute rate (GFLOP/s of ORT and eager torch) is printed beside a one-thread
+SGEMM's, this core's practical ceiling. --data defaults to the subset in tests/data (photos of 256 px); the
+README's figures were measured on the full hymenoptera_data (a 500x375 JPEG, a 2592x1944 camera photo).
 """
 
 from __future__ import annotations
 
 import argparse
 import http.client
+import math
 import os
 import shutil
 import statistics
@@ -24,12 +28,14 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 import numpy as np
 import torch
+from PIL import Image
 from torch.utils.flop_counter import FlopCounterMode
 
 from cvat_bridge.db import Model
@@ -43,10 +49,7 @@ from trainer.catalogue import get_architecture
 from trainer.export import export_onnx
 
 ROOT = Path(__file__).resolve().parents[2]
-DATASET = ROOT.parent / "shared" / "datasets" / "hymenoptera_data"
-JPEG = DATASET / "val" / "bees" / "1032546534_06907fe3b3.jpg"
-# A 2592x1944 camera photo: how reading scales to CVAT-sized frames.
-PHOTO = next((DATASET / "val" / "ants").glob("ants-devouring-remains-of-large-dead-insect-*.jpg"))
+DATASET = ROOT / "tests" / "data" / "hymenoptera_data"
 TOKEN = "bench-token"
 CLASSES = ["ants", "bees"]
 
@@ -73,7 +76,18 @@ def p95(values: list[float]) -> float:
     return float(np.percentile(values, 95))
 
 
-def add_model(services: Services, architecture: str) -> int:
+@dataclass(frozen=True)
+class Photos:
+    jpeg: Path  # what every path classifies
+    photo: Path  # the largest: how reading scales to CVAT-sized frames
+
+    @classmethod
+    def of(cls, data: Path) -> Photos:
+        largest = max(data.rglob("*.jpg"), key=lambda path: math.prod(Image.open(path).size))
+        return cls(sorted((data / "val" / "bees").glob("*.jpg"))[0], largest)
+
+
+def add_model(services: Services, architecture: str, photos: Photos) -> int:
     """A succeeded model with random weights: model.json, weights.pt, model.onnx."""
     spec = get_architecture(architecture)
     torch.manual_seed(0)
@@ -97,7 +111,7 @@ def add_model(services: Services, architecture: str) -> int:
     }
     write_json(model_dir / "model.json", info)
     save_torch(module.state_dict(), model_dir / WEIGHTS)
-    inputs = torch.from_numpy(preprocess(open_image(JPEG.read_bytes()), preprocessing))[None]
+    inputs = torch.from_numpy(preprocess(open_image(photos.jpeg.read_bytes()), preprocessing))[None]
     export_onnx(module, inputs, model_dir / "model.onnx")
     return model_id
 
@@ -163,18 +177,21 @@ def free_port() -> int:
 
 
 def bench_architecture(
-    services: Services, service_url: str, floor_url: str, model_id: int, calls: int, warmup: int
+    services: Services, urls: tuple[str, str], model_id: int, photos: Photos, args: argparse.Namespace
 ) -> dict:
     from trainer.artifacts import load_torch_model
 
     model_dir = services.storage.model_dir(model_id)
-    data = JPEG.read_bytes()
+    service_url, floor_url = urls
+    calls, warmup = args.calls, args.warmup
+    jpeg = photos.jpeg
+    data = jpeg.read_bytes()
     classifier = OnnxClassifier(model_dir, threads=1)
-    quantized = OnnxClassifier(int8_copy(model_dir, classifier.preprocessing), threads=1)
+    quantized = OnnxClassifier(int8_copy(model_dir, classifier.preprocessing, photos.jpeg), threads=1)
     module, _ = load_torch_model(model_dir)
     spec = classifier.preprocessing
     batch = preprocess(open_image(data, min_short_side=spec.resize_size), spec)[None]
-    photo = PHOTO.read_bytes()
+    photo = photos.photo.read_bytes()
     tensor = torch.from_numpy(batch)
 
     def run_torch() -> None:
@@ -183,7 +200,7 @@ def bench_architecture(
 
     # Two clients on kept-alive connections: httpx (what a Python program typically uses), and http.client
     # with a prebuilt multipart body (the service's own time).
-    body, content_type = multipart_body(JPEG.name, data)
+    body, content_type = multipart_body(jpeg.name, data)
     headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": content_type}
     raw, floor = KeptAliveClient(service_url, headers), KeptAliveClient(floor_url, headers)
     predict_path = f"/api/models/{model_id}/predict"
@@ -202,7 +219,7 @@ def bench_architecture(
                     "on_loop": lambda: floor.call("POST", f"/predict-on-the-loop/{model_id}", body),
                     "health": lambda: raw.call("GET", "/api/health"),
                     "httpx": lambda: client.post(
-                        predict_path, files={"file": (JPEG.name, data)}
+                        predict_path, files={"file": (jpeg.name, data)}
                     ).raise_for_status(),
                     "httpx_health": lambda: client.get("/api/health").raise_for_status(),
                 },
@@ -214,7 +231,7 @@ def bench_architecture(
             floor.connection.close()
 
 
-def int8_copy(model_dir: Path, preprocessing: Preprocessing) -> Path:
+def int8_copy(model_dir: Path, preprocessing: Preprocessing, jpeg: Path) -> Path:
     """A sibling folder with the model's int8 copy (as the `int8` training setting makes it), calibrated on
     hymenoptera train images; the served folder keeps the float model only."""
     from trainer.quantize import quantize_int8
@@ -222,7 +239,7 @@ def int8_copy(model_dir: Path, preprocessing: Preprocessing) -> Path:
     folder = model_dir.with_name(model_dir.name + "-int8")
     folder.mkdir()
     shutil.copy2(model_dir / "model.json", folder / "model.json")
-    images = sorted((JPEG.parents[2] / "train").rglob("*.jpg"))[::16]
+    images = sorted((jpeg.parents[2] / "train").rglob("*.jpg"))[::16]
     calibration = [preprocess(open_image(path), preprocessing)[None] for path in images]
     quantize_int8(model_dir / "model.onnx", folder / "model.int8.onnx", calibration)
     return folder
@@ -262,7 +279,7 @@ def report(architecture: str, result: dict, flops: float, ceiling: float) -> Non
     print(f"  {'path':38} {'p50 ms':>8} {'p95 ms':>8}")
     rows = [
         ("decode + preprocess", "decode"),
-        ("decode + preprocess, 2592x1944 photo", "photo"),
+        ("decode + preprocess, the largest photo", "photo"),
         ("  the same, decoded at full size", "photo_full"),
         ("raw ONNX Runtime session", "ort"),
         ("raw ONNX Runtime session, int8 copy", "int8"),
@@ -302,24 +319,27 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=60)
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--architectures", nargs="+", default=["mobilenet_v3_small", "resnet18"])
+    parser.add_argument("--data", type=Path, default=DATASET, help="train/ and val/ class folders of photos")
     args = parser.parse_args()
+    photos = Photos.of(args.data)
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory(prefix="bench-predict-") as tmp:
         data_dir = Path(tmp) / "data"
         services = Services(Settings(data_dir=data_dir, api_token=TOKEN))
-        model_ids = {name: add_model(services, name) for name in args.architectures}
+        model_ids = {name: add_model(services, name, photos) for name in args.architectures}
         ceiling = sgemm_flops_per_second()
         service, service_url = start_service(data_dir)
         floor, floor_url = start_floor(data_dir)
         try:
             print(
-                f"image {JPEG.name} ({JPEG.stat().st_size} bytes); 1 thread; {args.calls} calls after "
+                f"image {photos.jpeg.name} ({photos.jpeg.stat().st_size} bytes); largest photo "
+                f"{'x'.join(map(str, Image.open(photos.photo).size))}; 1 thread; {args.calls} calls after "
                 f"{args.warmup} warm-up; torch {torch.__version__}; {os.cpu_count()} CPUs, load average "
                 f"{os.getloadavg()[0]:.2f}"
             )
             for name, model_id in model_ids.items():
                 urls = (service_url, floor_url)
-                result = bench_architecture(services, *urls, model_id, args.calls, args.warmup)
+                result = bench_architecture(services, urls, model_id, photos, args)
                 report(name, result, model_flops(name), ceiling)
         finally:
             for server in (service, floor):

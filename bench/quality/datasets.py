@@ -29,7 +29,7 @@ from PIL import Image, ImageDraw, ImageFont
 from trainer.data import TrainData
 
 REPO = Path(__file__).resolve().parents[2]
-HYMENOPTERA = REPO / "tests" / "data" / "hymenoptera"
+HYMENOPTERA = REPO / "tests" / "data" / "hymenoptera_data"
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@
    data when ultralytics is installed.
 
     python bench/train/run.py [--architecture resnet18] [--image-size 128] [--batch-size 32] [--repeats 2]
+                              [--data path/to/hymenoptera_data]   (default: the subset in tests/data)
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from trainer.config import TrainSettings  # noqa: E402
 from trainer.data import TrainData  # noqa: E402
 from trainer.engine import fine_tune  # noqa: E402
 
-HYMENOPTERA = ROOT.parent / "shared" / "datasets" / "hymenoptera_data"
+HYMENOPTERA = ROOT / "tests" / "data" / "hymenoptera_data"  # --data: the full data set
 PER_CLASS = 80  # 2 classes x 80 = 160 images
 
 
@@ -192,13 +193,14 @@ def main() -> None:
     parser.add_argument(
         "--throughput-per-class", type=int, default=PER_CLASS, help="images per class, part 1"
     )
+    parser.add_argument("--data", type=Path, default=HYMENOPTERA, help="train/ and val/ class folders")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    images = pick_images(HYMENOPTERA)
+    images = pick_images(args.data)
     count = sum(len(p) for p in images.values())
-    subset = pick_images(HYMENOPTERA, args.throughput_per_class)
+    subset = pick_images(args.data, args.throughput_per_class)
     print(
-        f"data: {count} JPEGs from {HYMENOPTERA} ({', '.join(images)}); throughput on "
+        f"data: {count} JPEGs from {args.data} ({', '.join(images)}); throughput on "
         f"{sum(len(p) for p in subset.values())} of them, {args.architecture} at "
         f"{args.image_size}px, batch {args.batch_size}, {args.threads} threads, {args.workers} loader workers"
     )

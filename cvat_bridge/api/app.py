@@ -7,7 +7,7 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from cvat_bridge import __version__
 from cvat_bridge.api.functions import download_router
@@ -49,7 +49,8 @@ def create_app(services: Services | None = None) -> FastAPI:
         stop.set()
         services.jobs.close()
 
-    app = FastAPI(title="cvat-bridge", version=__version__, lifespan=lifespan)
+    # /docs and /redoc with Swagger UI and ReDoc served from the package (no CDN: they work offline).
+    app = FastAPIOffline(title="cvat-bridge", version=__version__, lifespan=lifespan)
     app.state.services = services
     app.state.api_token = token
     routers = [importlib.import_module(module_name).router for module_name in API_ROUTERS] + [download_router]

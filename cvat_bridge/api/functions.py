@@ -22,10 +22,12 @@ from cvat_bridge.functions.deploy import (
 )
 from cvat_bridge.functions.nuclio import NuclioError
 from cvat_bridge.functions.render import (
+    VARIANTS,
     ModelNotFound,
     ModelNotReady,
     load_source,
     render_function,
+    variant_function_name,
     zip_folder,
 )
 from cvat_bridge.services import Services
@@ -49,18 +51,23 @@ def _errors(exc: Exception) -> HTTPException:
 
 
 @download_router.get("/models/{model_id}/function")
-@download_router.get("/models/{model_id}/function.zip", include_in_schema=False)  # Nuclio wants the suffix
 @gate(open=True)  # its own check: the API token or the model's download token
-def download_function(model_id: ModelId, svc: Services = Depends(services)) -> FileResponse:
-    """The model's Nuclio function folder as a zip, for `nuctl deploy --path` (see serverless/README.md)."""
+def download_function(
+    model_id: ModelId, variant: str = "cpu", svc: Services = Depends(services)
+) -> FileResponse:
+    """The model's Nuclio function folder as a zip (one top folder), for `nuctl deploy --path` (see
+    serverless/README.md). ``variant``: "cpu" (ONNX Runtime) or "gpu" (adds torch and its weights)."""
+    if variant not in VARIANTS:
+        raise HTTPException(400, f"variant must be one of {', '.join(VARIANTS)}, not {variant!r}")
     try:
         source = load_source(svc, model_id)
     except (ModelNotFound, ModelNotReady) as exc:
         raise _errors(exc) from exc
     work = svc.storage.new_staging_dir("function-")
     try:
-        folder = render_function(source, work / source.function_name, svc.settings.inference_threads)
-        archive = zip_folder(folder, work / f"{source.function_name}.zip")
+        name = variant_function_name(source, variant)
+        folder = render_function(source, work / name, svc.settings.inference_threads, variant)
+        archive = zip_folder(folder, work / f"{name}.zip")
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
@@ -70,6 +77,19 @@ def download_function(model_id: ModelId, svc: Services = Depends(services)) -> F
         filename=archive.name,
         background=BackgroundTask(shutil.rmtree, Path(work), ignore_errors=True),
     )
+
+
+# What a Nuclio build downloads (Nuclio wants the .zip suffix): render.ZIPS.
+@download_router.get("/models/{model_id}/function.zip", include_in_schema=False)
+@gate(open=True)
+def download_cpu_function(model_id: ModelId, svc: Services = Depends(services)) -> FileResponse:
+    return download_function(model_id, "cpu", svc)
+
+
+@download_router.get("/models/{model_id}/function-gpu.zip", include_in_schema=False)
+@gate(open=True)
+def download_gpu_function(model_id: ModelId, svc: Services = Depends(services)) -> FileResponse:
+    return download_function(model_id, "gpu", svc)
 
 
 @router.get("/models/{model_id}/deployment")

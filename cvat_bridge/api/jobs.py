@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, HTTPException
 
 from cvat_bridge.api.deps import services
 from cvat_bridge.db import Job
-from cvat_bridge.jobs.store import get_job, request_cancel
+from cvat_bridge.jobs.store import get_job, job_progress, request_cancel
 from cvat_bridge.services import Services
 
 router = APIRouter(tags=["jobs"])
@@ -25,7 +25,7 @@ def job_to_dict(job: Job) -> dict[str, Any]:
         "kind": job.kind,
         "status": job.status,
         "params": job.params,
-        "progress": job.progress,
+        "progress": job_progress(job),
         "result": job.result,
         "error": job.error,
         "created_at": iso(job.created_at),

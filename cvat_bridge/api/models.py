@@ -10,6 +10,7 @@ from fastapi.responses import FileResponse
 
 from cvat_bridge.api.deps import Id, ModelId, scalar_fields, services
 from cvat_bridge.db import Model
+from cvat_bridge.jobs.store import job_progress
 from cvat_bridge.services import Services
 from cvat_bridge.storage import Storage
 from cvat_bridge.training import (
@@ -63,7 +64,7 @@ def model_to_dict(model: Model, storage: Storage | None = None) -> dict[str, Any
         "architecture": model.architecture,
         "collection_id": model.collection_id,
         "status": job.status,
-        "progress": job.progress,
+        "progress": job_progress(job),
         "metrics": model.metrics,
         "classes": list(model.classes),
         "settings": model.settings,

@@ -8,7 +8,7 @@ import click
 
 from cvat_bridge.cli import main
 from cvat_bridge.cli.models import model_id_of
-from cvat_bridge.functions.render import ModelNotFound, ModelNotReady, load_source, render_function
+from cvat_bridge.functions.render import VARIANTS, ModelNotFound, ModelNotReady, load_source, render_function
 from cvat_bridge.services import get_services
 
 
@@ -20,7 +20,14 @@ def function() -> None:
 @function.command("export")
 @click.argument("model", metavar="MODEL")
 @click.argument("folder", metavar="DIR", type=click.Path(path_type=Path, file_okay=False))
-def export(model: str, folder: Path) -> None:
+@click.option(
+    "--variant",
+    type=click.Choice(list(VARIANTS)),
+    default="cpu",
+    show_default=True,
+    help="cpu: ONNX Runtime; gpu: torch on CUDA (adds the torch weights and function-gpu.yaml)",
+)
+def export(model: str, folder: Path, variant: str) -> None:
     """Write MODEL's function folder into DIR (which must not exist yet); MODEL: an id, or a name (its
     latest version)."""
     if folder.exists():
@@ -30,9 +37,9 @@ def export(model: str, folder: Path) -> None:
         source = load_source(services, model_id_of(services, model))
     except (ModelNotFound, ModelNotReady) as exc:
         raise click.ClickException(str(exc)) from exc
-    render_function(source, folder, services.settings.inference_threads)
+    render_function(source, folder, services.settings.inference_threads, variant)
     click.echo(f"wrote {source.function_name} to {folder}; deploy it into CVAT's Nuclio with:")
     click.echo(
-        f"  nuctl deploy --project-name cvat --path {folder} --file {folder}/function.yaml --platform local "
-        '--platform-config \'{"attributes": {"network": "cvat_cvat"}}\''
+        f"  nuctl deploy --project-name cvat --path {folder} --file {folder}/{VARIANTS[variant]} "
+        '--platform local --platform-config \'{"attributes": {"network": "cvat_cvat"}}\''
     )

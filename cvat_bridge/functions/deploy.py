@@ -23,11 +23,13 @@ from cvat_bridge.db import Deployment, Job, Model, utcnow
 from cvat_bridge.functions.nuclio import NuclioDashboard, NuclioError
 from cvat_bridge.functions.render import (
     VARIANTS,
+    ZIPS,
     FunctionSource,
     ModelNotFound,
     ModelNotReady,
     function_config,
     load_source,
+    variant_function_name,
 )
 from cvat_bridge.jobs.queue import start_job
 from cvat_bridge.jobs.runner import JobCancelled, JobContext, JobError
@@ -52,10 +54,6 @@ def nuclio_dashboard(settings: Settings) -> NuclioDashboard:
             "with nuctl"
         )
     return NuclioDashboard(settings.nuclio_url)
-
-
-def deployed_name(source: FunctionSource, variant: str) -> str:
-    return function_config(source, variant)["metadata"]["name"]
 
 
 def deployment_state(services: Services, model_id: int) -> dict[str, Any]:
@@ -97,7 +95,7 @@ def start_deployment(services: Services, model_id: int, variant: str = "cpu") ->
     source = load_source(services, model_id)
     if deployment_state(services, model_id)["state"] == "deploying":
         raise DeploymentConflict(f"model {model_id} is being deployed already; wait for it to finish")
-    name = deployed_name(source, variant)
+    name = variant_function_name(source, variant)
     with services.db.session() as session:
         row = session.get(Deployment, model_id)
         previous = row.function_name if row is not None and row.state != "removed" else None
@@ -112,7 +110,7 @@ def start_deployment(services: Services, model_id: int, variant: str = "cpu") ->
         {
             "model_id": model_id,
             "variant": variant,
-            "archive_url": f"{archive_base_url.rstrip('/')}/api/models/{model_id}/function.zip",
+            "archive_url": f"{archive_base_url.rstrip('/')}/api/models/{model_id}/{ZIPS[variant]}",
             "previous_function": previous if previous != name else None,
         },
     )
@@ -130,7 +128,8 @@ def run_deploy_job(ctx: JobContext) -> dict[str, Any]:
         config["spec"]["build"].update(
             codeEntryType="archive",
             path=params["archive_url"],
-            codeEntryAttributes={"headers": _download_headers(services, model_id)},
+            # The zip holds one folder, named as the function: Nuclio builds from there.
+            codeEntryAttributes={"headers": _download_headers(services, model_id), "workDir": f"/{name}"},
         )
         with nuclio_dashboard(services.settings) as dashboard:
             _record(services, model_id, "deploying", f"Nuclio is building {name}")

@@ -1,13 +1,13 @@
 """Render the Nuclio function folder of one model version, ready for `nuctl deploy` or the dashboard.
 
-<folder>/
-  function.yaml, function-gpu.yaml  CPU (ONNX Runtime) and GPU (torch on CUDA) configurations
-  main.py, torch_classifier.py      the handler (from ``serverless/``)
-  requirements*.txt                 pinned to the versions this service runs
+<folder>/                           (* only in the GPU variant's folder, which runs on the CPU too)
+  function.yaml, function-gpu.yaml* CPU (ONNX Runtime) and GPU (torch on CUDA) configurations
+  main.py, torch_classifier.py*     the handler (from ``serverless/``)
+  requirements.txt, -gpu.txt*       pinned to the versions this service runs
   cvat_bridge/runtime/              a verbatim copy of ``cvat_bridge.runtime`` (image reading, ONNX)
   cvat_bridge/__init__.py           an empty package around it (nothing else of the service)
-  trainer/                          a verbatim copy of ``trainer`` (the GPU function builds the model)
-  model/                            model.json, model.onnx (+ model.int8.onnx), weights.pt
+  trainer/*                         a verbatim copy of ``trainer`` (the GPU function builds the model)
+  model/                            model.json, model.onnx (+ model.int8.onnx), weights.pt*
   README.md                         how to deploy it by hand
 """
 
@@ -34,6 +34,7 @@ from cvat_bridge.services import Services
 from trainer import artifacts
 
 VARIANTS = {"cpu": "function.yaml", "gpu": "function-gpu.yaml"}
+ZIPS = {"cpu": "function.zip", "gpu": "function-gpu.zip"}  # /api/models/{id}/<zip>: a variant's folder
 SOURCE_FILES = ("main.py", "torch_classifier.py", "README.md")
 REQUIREMENTS = {
     "requirements.txt": ("numpy", "pillow", "onnxruntime"),
@@ -41,6 +42,16 @@ REQUIREMENTS = {
 }
 PACKAGES = {"cvat_bridge/runtime": "cvat_bridge.runtime", "trainer": "trainer"}  # folder -> package copied
 NAME_PREFIX = "cvat-bridge"
+# What only the GPU variant's folder holds: the CPU function (ONNX Runtime) needs no torch code nor weights.
+GPU_ONLY = frozenset(
+    {
+        "function-gpu.yaml",
+        "torch_classifier.py",
+        "requirements-gpu.txt",
+        "trainer",
+        f"model/{artifacts.WEIGHTS}",
+    }
+)
 MAX_NAME_LENGTH = 63  # a DNS-1123 label, as Kubernetes-style names must be
 CONFIDENCE_ATTRIBUTE = {"name": "confidence", "input_type": "number", "values": ["0", "100", "1"]}
 
@@ -101,6 +112,11 @@ def function_name(model_name: str, version: int) -> str:
     return "-".join(part for part in (NAME_PREFIX, slug, suffix) if part)
 
 
+def variant_function_name(source: FunctionSource, variant: str) -> str:
+    """The Nuclio function of one variant (and the name of its folder in the zip)."""
+    return source.function_name + ("-gpu" if variant == "gpu" else "")
+
+
 def spec_labels(classes: list[str]) -> list[dict[str, Any]]:
     """CVAT's label spec: one tag per class, named as the class, with a 0-100 confidence attribute."""
     return [
@@ -113,7 +129,7 @@ def function_config(source: FunctionSource, variant: str = "cpu", threads: int =
     """The function configuration of one variant ("cpu" or "gpu"), as its YAML file holds it."""
     template = yaml.safe_load((package_dir("serverless") / VARIANTS[variant]).read_text())
     config = copy.deepcopy(template)
-    name = source.function_name + ("-gpu" if variant == "gpu" else "")
+    name = variant_function_name(source, variant)
     metadata = config["metadata"]
     metadata["name"] = name
     metadata["annotations"].update(
@@ -133,24 +149,35 @@ def function_config(source: FunctionSource, variant: str = "cpu", threads: int =
     return config
 
 
-def render_function(source: FunctionSource, folder: Path, threads: int = 1) -> Path:
-    """Write the model's complete function folder into ``folder`` (created; must not exist yet)."""
+def render_function(source: FunctionSource, folder: Path, threads: int = 1, variant: str = "cpu") -> Path:
+    """Write the model's function folder of one variant into ``folder`` (created; must not exist yet):
+    "cpu" holds what ONNX Runtime serves; "gpu" adds torch's (GPU_ONLY); its function.yaml runs on a CPU."""
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {', '.join(VARIANTS)}, not {variant!r}")
+
+    def wanted(relative: str) -> bool:
+        return variant == "gpu" or relative not in GPU_ONLY
+
     folder.mkdir(parents=True)
-    for name in SOURCE_FILES:
+    for name in filter(wanted, SOURCE_FILES):
         shutil.copyfile(package_dir("serverless") / name, folder / name)
-    for variant, file_name in VARIANTS.items():
-        config = function_config(source, variant, threads)
-        (folder / file_name).write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+    for config_variant, file_name in VARIANTS.items():
+        if wanted(file_name):
+            config = function_config(source, config_variant, threads)
+            (folder / file_name).write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
     for file_name, packages in REQUIREMENTS.items():
-        (folder / file_name).write_text("".join(f"{p}=={importlib.metadata.version(p)}\n" for p in packages))
+        if wanted(file_name):
+            pins = "".join(f"{p}=={importlib.metadata.version(p)}\n" for p in packages)
+            (folder / file_name).write_text(pins)
     for folder_name, package in PACKAGES.items():
-        shutil.copytree(
-            package_dir(package), folder / folder_name, ignore=shutil.ignore_patterns("__pycache__")
-        )
+        if wanted(folder_name):
+            shutil.copytree(
+                package_dir(package), folder / folder_name, ignore=shutil.ignore_patterns("__pycache__")
+            )
     (folder / "cvat_bridge" / "__init__.py").write_text('"""What this function runs of cvat-bridge."""\n')
     (folder / "model").mkdir()
     for name in artifacts.SERVED:
-        if (source.model_dir / name).is_file():
+        if (source.model_dir / name).is_file() and wanted(f"model/{name}"):
             shutil.copy2(source.model_dir / name, folder / "model" / name)
     return folder
 
@@ -162,15 +189,16 @@ def package_dir(package: str) -> Path:
 
 
 def zip_folder(folder: Path, zip_path: Path) -> Path:
-    """Zip a folder's files with paths relative to it (so `unzip` gives the folder's content). Weights are
-    stored as they are: float tensors hardly compress, and deflating 100 MB of them costs seconds."""
+    """Zip a folder with the folder itself as the one top-level entry (so `unzip` makes that folder and spills
+    nothing beside it). Weights are stored as they are: float tensors hardly compress, and deflating 100 MB of
+    them costs seconds."""
     with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_DEFLATED) as archive:
         for path in sorted(folder.rglob("*")):
             if path.is_file():
                 stored = path.suffix in (".onnx", ".pt")
                 archive.write(
                     path,
-                    path.relative_to(folder).as_posix(),
+                    path.relative_to(folder.parent).as_posix(),
                     compress_type=zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED,
                 )
     return zip_path

@@ -15,6 +15,15 @@ from cvat_bridge.db import Database, Job, utcnow
 TERMINAL_STATES = ("succeeded", "failed", "cancelled")
 
 
+def job_progress(job: Job) -> dict[str, Any]:
+    """The progress users see: once the job has finished, its phase is the final status (the handler's last
+    phase, e.g. "exporting", must not outlive the job)."""
+    progress = dict(job.progress or {})
+    if job.status in TERMINAL_STATES:
+        progress["phase"] = job.status
+    return progress
+
+
 def worker_id(pid: int) -> str:
     """How a job row names the process running it: host:pid."""
     return f"{socket.gethostname()}:{pid}"

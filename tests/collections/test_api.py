@@ -1,5 +1,5 @@
 """/api/collections on SQLite and PostgreSQL: create, list, read, versions, split options, delete, crash
-safety, and the shared hymenoptera photos with their real counts."""
+safety, and the hymenoptera photos of tests/data with their counts and quirks."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ from cvat_bridge.ingest.registry import load_samples
 from cvat_bridge.ingest.zipimport import import_zip
 from tests.collections.conftest import OpenClient
 from tests.collections.zips import class_files, leftovers, upload, write_zip
-from tests.conftest import HYMENOPTERA
+from tests.conftest import data_path
 from tests.helpers.images import zip_tree
+
+HYMENOPTERA = data_path("hymenoptera_data")
 
 
 @pytest.fixture(scope="module")
@@ -107,11 +109,11 @@ def test_hymenoptera_imports_with_its_real_counts(open_client: OpenClient, hymen
     response = upload(client, hymenoptera_zip, name="hymenoptera")
     assert response.status_code == 201, response.text
     data = response.json()
-    assert data["num_images"] == 397
-    assert data["splits"] == {"train": {"ants": 123, "bees": 121}, "val": {"ants": 70, "bees": 83}}
+    assert data["num_images"] == 159  # 40 files per folder, less the GIF
+    assert data["splits"] == {"train": {"ants": 39, "bees": 40}, "val": {"ants": 40, "bees": 40}}
     skipped = {item["path"]: item["kind"] for item in data["report"]["skipped"]}
     assert skipped == {
         "hymenoptera_data/train/ants/imageNotFound.gif": "unsupported_format",
         "hymenoptera_data/README.md": "outside_class_folder",
     }
-    assert data["report"]["formats"] == {"JPEG RGB": 397}
+    assert data["report"]["formats"] == {"JPEG RGB": 159}

@@ -1,6 +1,6 @@
-"""The CVAT stand-in answers like the real CVAT: every recorded exchange (``shared/cvat-recordings``) of an
-endpoint the stand-in serves is replayed against it, and status, content type and JSON shape (keys and value
-types, recursively) must match what CVAT 2.73 answered."""
+"""The CVAT stand-in answers like the real CVAT: every recorded exchange (``tests/data/cvat-recordings``) of
+an endpoint the stand-in serves is replayed against it, and status, content type and JSON shape (keys and
+value types, recursively) must match what CVAT 2.73 answered."""
 
 from __future__ import annotations
 
@@ -15,12 +15,12 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from tests.conftest import SHARED
+from tests.conftest import data_path
 from tests.helpers.images import class_image, image_bytes
 from tests.standins import ThreadedServer
 from tests.standins.cvat import CvatStandin
 
-RECORDINGS = SHARED / "cvat-recordings" / "flows"
+RECORDINGS = data_path("cvat-recordings/flows")
 SERVED = {
     ("GET", "/api/server/about"),
     ("POST", "/api/auth/login"),
@@ -40,7 +40,8 @@ SERVED = {
     ("DELETE", "/api/tasks/{id}/annotations/"),
     ("GET", "/api/lambda/functions"),
 }
-REC_TASK, REC_PROJECT, REC_LABELS = 9, 8, (22, 23, 24)
+# The recorded label ids of cat, dog and bird: project 8 (flows 01-10) and project 7 (flows 11-13).
+REC_LABELS = ((22, 23, 24), (91, 92, 93))
 
 
 def _exchanges() -> list[tuple[str, dict[str, Any]]]:
@@ -50,6 +51,7 @@ def _exchanges() -> list[tuple[str, dict[str, Any]]]:
             request = exchange.get("request", {})
             if "response" in exchange and (request["method"], request["path_template"]) in SERVED:
                 found.append((f"{path.stem}#{exchange['seq']}", exchange))
+    assert found, f"no recorded exchange of a served endpoint in {RECORDINGS}"
     return found
 
 
@@ -104,7 +106,7 @@ def standin(nuclio_dashboard: str) -> Iterator[tuple[CvatStandin, dict[str, str]
     ids = {
         "task": str(task),
         "project": str(project),
-        **{str(rec): str(ours) for rec, ours in zip(REC_LABELS, labels, strict=True)},
+        **{str(rec): str(ours) for recs in REC_LABELS for rec, ours in zip(recs, labels, strict=True)},
     }
     with server, httpx.Client(base_url=server.url, timeout=30) as http:
         yield server, ids, http

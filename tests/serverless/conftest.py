@@ -65,7 +65,15 @@ def fresh_bridge(bridge: Bridge) -> Bridge:
 
 @pytest.fixture
 def function_folder(bridge: Bridge, tmp_path: Path) -> Path:
-    """Model v1's rendered function folder."""
+    """Model v1's rendered function folder (the CPU variant)."""
     from cvat_bridge.functions.render import load_source, render_function
 
     return render_function(load_source(bridge.services, bridge.v1), tmp_path / "function")
+
+
+@pytest.fixture
+def gpu_function_folder(bridge: Bridge, tmp_path: Path) -> Path:
+    """Model v1's rendered function folder, GPU variant."""
+    from cvat_bridge.functions.render import load_source, render_function
+
+    return render_function(load_source(bridge.services, bridge.v1), tmp_path / "function-gpu", variant="gpu")

@@ -70,6 +70,7 @@ def test_deploy_makes_a_function_cvat_lists_and_runs(fresh_bridge: Bridge) -> No
     # specs to whoever can open it, never gets the API token.
     token = model_download_token(bridge.services.db, API_TOKEN, bridge.v1)
     assert build["codeEntryAttributes"]["headers"] == {"Authorization": f"Bearer {token}"}
+    assert build["codeEntryAttributes"]["workDir"] == f"/{name}"  # the zip's one folder
     assert API_TOKEN not in json.dumps(config)
 
     listed = cvat_function_ids(bridge)[name]
@@ -192,5 +193,7 @@ def test_switching_to_the_gpu_variant_replaces_the_cpu_function(fresh_bridge: Br
 
     assert state["state"] == "ready" and state["function_name"] == f"{cpu_name}-gpu"
     gpu_config = bridge.nuclio.posted[-1]
+    assert gpu_config["spec"]["build"]["path"].endswith(f"/api/models/{bridge.v1}/function-gpu.zip")
+    assert gpu_config["spec"]["build"]["codeEntryAttributes"]["workDir"] == f"/{cpu_name}-gpu"
     assert gpu_config["spec"]["resources"]["limits"]["nvidia.com/gpu"] == 1
     assert set(bridge.nuclio.functions) == {f"{cpu_name}-gpu"}

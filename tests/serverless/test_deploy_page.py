@@ -42,7 +42,7 @@ def test_deploy_download_and_remove_from_the_page(deploy_page, fresh_bridge: Bri
     assert download.suggested_filename == f"{name}.zip"
     saved = tmp_path / download.suggested_filename
     download.save_as(saved)
-    assert "function.yaml" in zipfile.ZipFile(saved).namelist()
+    assert f"{name}/function.yaml" in zipfile.ZipFile(saved).namelist()  # in one top folder
 
     page.once("dialog", lambda dialog: dialog.accept())
     page.click("#deployment [data-action=remove]")

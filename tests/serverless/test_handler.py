@@ -98,9 +98,10 @@ def test_bad_requests_get_a_400_with_a_json_message(call, body, expected: str) -
     assert call({"image": b64(class_image("green", 77))})[1][0]["label"] == "green"
 
 
-def test_folder_runs_on_its_own_cpu_and_torch(function_folder: Path) -> None:
+def test_gpu_folder_runs_on_its_own_cpu_and_torch(gpu_function_folder: Path) -> None:
     """In a fresh interpreter that sees only the folder (no cvat-bridge checkout on the path), the handler
     uses the folder's own copies of the runtime and trainer; the GPU backend (torch) agrees with ONNX."""
+    function_folder = gpu_function_folder
     script = textwrap.dedent(f"""
         import base64, io, json, sys
         sys.path = [p for p in sys.path if not p.startswith({str(Path.cwd())!r})]
@@ -130,3 +131,29 @@ def test_folder_runs_on_its_own_cpu_and_torch(function_folder: Path) -> None:
     assert answer["status"] == 200
     assert [item["label"] for item in answer["body"]] == ["red"]
     assert answer["max_difference"] < 1e-3
+
+
+def test_cpu_folder_runs_without_torch(function_folder: Path) -> None:
+    """The CPU function needs neither torch nor the trainer: with both unimportable, it still answers."""
+    script = textwrap.dedent(f"""
+        import base64, io, json, sys
+        sys.path = [p for p in sys.path if not p.startswith({str(Path.cwd())!r})]
+        sys.path.insert(0, {str(function_folder)!r})
+        sys.modules["torch"] = sys.modules["trainer"] = None  # import torch / trainer: ImportError
+        import nuclio_sdk, nuclio_sdk.test
+        from PIL import Image
+        import main
+        image = Image.new("RGB", (64, 48), (200, 40, 40))
+        buffer = io.BytesIO(); image.save(buffer, "JPEG")
+        event = nuclio_sdk.Event(body={{"image": base64.b64encode(buffer.getvalue()).decode()}},
+                                 content_type="application/json")
+        response = nuclio_sdk.test.Platform().call_handler(main.handler, event)
+        print(json.dumps({{"status": response.status_code, "body": json.loads(response.body)}}))
+    """)
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd="/", capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    answer = json.loads(result.stdout.strip().splitlines()[-1])
+    assert answer["status"] == 200
+    assert [item["label"] for item in answer["body"]] == ["red"]

@@ -1,5 +1,5 @@
-"""The rendered function folder: every field CVAT reads (shared/cvat-contract.md §1, §3), names valid for
-any model name, the zip download and `cvat-bridge function export`."""
+"""The rendered function folder: every field CVAT 2.73 reads from a Nuclio function, names valid for any model
+name, the zip download and `cvat-bridge function export`."""
 
 from __future__ import annotations
 
@@ -27,7 +27,8 @@ DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")  # Kubernetes-styl
 
 
 @pytest.mark.parametrize("variant", ["function.yaml", "function-gpu.yaml"])
-def test_function_yaml_carries_every_field_cvat_reads(function_folder: Path, variant: str) -> None:
+def test_function_yaml_carries_every_field_cvat_reads(gpu_function_folder: Path, variant: str) -> None:
+    function_folder = gpu_function_folder  # the GPU variant's folder holds both configurations
     config = yaml.safe_load((function_folder / variant).read_text())
     metadata, spec = config["metadata"], config["spec"]
 
@@ -65,15 +66,29 @@ def test_function_yaml_carries_every_field_cvat_reads(function_folder: Path, var
         assert "onnxruntime==" in requirements.read_text()
 
 
-def test_folder_holds_the_artifacts_and_the_runtime_copy(function_folder: Path, bridge: Bridge) -> None:
+def test_folder_holds_the_artifacts_and_the_runtime_copy(
+    function_folder: Path, gpu_function_folder: Path, bridge: Bridge
+) -> None:
     model_dir = bridge.services.storage.model_dir(bridge.v1)
-    for name in ("model.json", "model.onnx", "weights.pt"):
-        assert (function_folder / "model" / name).read_bytes() == (model_dir / name).read_bytes()
     runtime = Path(__file__).resolve().parents[2] / "cvat_bridge" / "runtime"
-    for source in runtime.glob("*.py"):
-        assert (function_folder / "cvat_bridge" / "runtime" / source.name).read_text() == source.read_text()
-    assert (function_folder / "main.py").is_file()
-    assert (function_folder / "trainer" / "artifacts.py").is_file()
+    for folder in (function_folder, gpu_function_folder):
+        for name in ("model.json", "model.onnx"):
+            assert (folder / "model" / name).read_bytes() == (model_dir / name).read_bytes()
+        for source in runtime.glob("*.py"):
+            assert (folder / "cvat_bridge" / "runtime" / source.name).read_text() == source.read_text()
+        assert (folder / "main.py").is_file() and (folder / "function.yaml").is_file()
+    # The GPU function builds the model in torch; the CPU one (ONNX Runtime) has no torch code nor weights.
+    weights = (gpu_function_folder / "model" / "weights.pt").read_bytes()
+    assert weights == (model_dir / "weights.pt").read_bytes()
+    gpu_only = [
+        "model/weights.pt",
+        "trainer",
+        "torch_classifier.py",
+        "requirements-gpu.txt",
+        "function-gpu.yaml",
+    ]
+    assert [name for name in gpu_only if not (gpu_function_folder / name).exists()] == []
+    assert [name for name in gpu_only if (function_folder / name).exists()] == []
 
 
 @pytest.mark.parametrize(
@@ -103,15 +118,23 @@ def test_names_that_slug_alike_stay_apart() -> None:
     assert function_name("猫", 1) != function_name("犬", 1)
 
 
-def test_zip_download_is_the_folder(bridge: Bridge, function_folder: Path) -> None:
+@pytest.mark.parametrize(
+    "path,variant", [("function", "cpu"), ("function?variant=gpu", "gpu"), ("function-gpu.zip", "gpu")]
+)
+def test_zip_download_is_the_folder_in_one_top_folder(
+    bridge: Bridge, function_folder: Path, gpu_function_folder: Path, path: str, variant: str
+) -> None:
     headers = {"Authorization": f"Bearer {API_TOKEN}"}
-    answer = httpx.get(f"{bridge.server.url}/api/models/{bridge.v1}/function", headers=headers, timeout=120)
+    answer = httpx.get(f"{bridge.server.url}/api/models/{bridge.v1}/{path}", headers=headers, timeout=120)
 
     assert answer.status_code == 200
     assert answer.headers["content-type"] == "application/zip"
     assert ".zip" in answer.headers["content-disposition"]
     names = set(zipfile.ZipFile(io.BytesIO(answer.content)).namelist())
-    expected = {p.relative_to(function_folder).as_posix() for p in function_folder.rglob("*") if p.is_file()}
+    folder = gpu_function_folder if variant == "gpu" else function_folder
+    config = yaml.safe_load((folder / "function.yaml").read_text())
+    top = config["metadata"]["name"] + ("-gpu" if variant == "gpu" else "")  # unzipping spills nothing
+    expected = {f"{top}/{p.relative_to(folder).as_posix()}" for p in folder.rglob("*") if p.is_file()}
     assert names == expected
 
 
@@ -119,6 +142,8 @@ def test_zip_download_errors(bridge: Bridge) -> None:
     headers = {"Authorization": f"Bearer {API_TOKEN}"}
     missing = httpx.get(f"{bridge.server.url}/api/models/999999/function", headers=headers)
     assert missing.status_code == 404 and "999999" in missing.json()["detail"]
+    tpu = httpx.get(f"{bridge.server.url}/api/models/{bridge.v1}/function?variant=tpu", headers=headers)
+    assert tpu.status_code == 400 and "variant" in tpu.json()["detail"]
     assert httpx.get(f"{bridge.server.url}/api/models/{bridge.v1}/function").status_code == 401
     unknown = httpx.get(f"{bridge.server.url}/api/models/nobody/function", headers=headers)
     assert unknown.status_code == 404 and unknown.json()["detail"] == "no model named 'nobody'"
@@ -156,6 +181,8 @@ def test_a_download_token_opens_its_own_models_zip_and_nothing_else(bridge: Brid
         return httpx.get(f"{bridge.server.url}/api{path}", headers=headers, timeout=120).status_code
 
     assert get(f"/models/{bridge.v1}/function.zip") == 200
+    assert get(f"/models/{bridge.v1}/function-gpu.zip") == 200
+    assert get(f"/models/{bridge.v2}/function-gpu.zip") == 401
     assert get(f"/models/{bridge.v2}/function.zip") == 401  # another model's zip
     assert get(f"/models/{bridge.v1}") == 401  # the rest of the API
     assert get("/models") == 401
@@ -175,7 +202,11 @@ def test_cli_export_writes_the_folder(
     assert "nuctl deploy --project-name cvat" in result.output
     config = yaml.safe_load((target / "function.yaml").read_text())
     assert config["metadata"]["annotations"]["version"] == 2
-    assert (target / "model" / "model.onnx").is_file()
+    assert (target / "model" / "model.onnx").is_file() and not (target / "model" / "weights.pt").exists()
+    gpu_folder = str(tmp_path / "gpu")
+    gpu = CliRunner().invoke(cli, ["function", "export", str(bridge.v2), gpu_folder, "--variant", "gpu"])
+    assert gpu.exit_code == 0 and f"--file {tmp_path / 'gpu'}/function-gpu.yaml" in gpu.output, gpu.output
+    assert (tmp_path / "gpu" / "model" / "weights.pt").is_file()
     again = CliRunner().invoke(cli, ["function", "export", str(bridge.v2), str(target)])
     assert again.exit_code != 0 and "exists already" in again.output
     unknown = CliRunner().invoke(cli, ["function", "export", "999999", str(tmp_path / "other")])

@@ -1,5 +1,5 @@
 """A small CVAT server for tests and benchmarks, shaped like the responses recorded from CVAT 2.73
-(``../shared/cvat-recordings``) so that the real cvat-sdk 2.80.0 accepts it.
+(``tests/data/cvat-recordings``) so that the real cvat-sdk 2.80.0 accepts it.
 
 Serves: server about, password login (session cookies + CSRF) and personal access tokens (Bearer),
 users/self, tasks/projects/labels/jobs (paginated like CVAT, absolute URLs from the Host header), task data

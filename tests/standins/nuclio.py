@@ -1,6 +1,6 @@
 """A Nuclio dashboard stand-in: the REST calls cvat-bridge deploys with and CVAT lists and invokes with.
 
-It answers as the dashboard does (``shared/cvat-recordings/flows/08b_*``, Nuclio's REST API): ``POST
+It answers as the dashboard does (``tests/data/cvat-recordings/flows/08b_*``, Nuclio's REST API): ``POST
 /api/functions`` accepts a configuration (202) and "builds" it in the background, which here means what a
 real build must do first: download the ``archive`` code entry with its headers and find ``function.yaml``
 and the handler module in it. The function is then loaded with nuclio-sdk, so ``POST
@@ -180,6 +180,8 @@ class NuclioStandin:
         folder = Path(self._workdir.name) / f"{name}-{len(self.posted)}"
         with zipfile.ZipFile(io.BytesIO(answer.content)) as archive:
             archive.extractall(folder)
+        # As Nuclio does: the function is in the archive's `workDir` (a path inside it), else at its root.
+        folder = folder / build.get("codeEntryAttributes", {}).get("workDir", "").strip("/")
         if not (folder / "function.yaml").is_file():
             raise RuntimeError("the archive has no function.yaml")
         module_name, _, entry = build.get("handler", "main:handler").partition(":")

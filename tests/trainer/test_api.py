@@ -53,10 +53,12 @@ def test_train_follow_cancel_version_download_delete(client: TestClient, service
     assert client.post(f"/api/models/{long_id}/cancel").status_code == 200
     cancelled = wait_for(client, long_id, lambda m: m["status"] == "cancelled")
     assert cancelled["error"] == "cancelled by the user"
-    assert cancelled["progress"]["epoch"] < 500
+    assert cancelled["progress"]["epoch"] < 500 and cancelled["progress"]["phase"] == "cancelled"
 
     done = wait_for(client, short_id, lambda m: m["status"] in ("succeeded", "failed"))
     assert done["status"] == "succeeded", done["error"]
+    assert done["progress"]["phase"] == "succeeded"  # not the last phase the trainer reported ("exporting")
+    assert client.get(f"/api/jobs/{done['job_id']}").json()["progress"]["phase"] == "succeeded"
     assert done["classes"] == ["blue", "green", "red"] and 0 <= done["metrics"]["accuracy"] <= 1
     assert set(done["metrics"]) >= {"accuracy", "per_class", "confusion_matrix", "macro", "history"}
     assert "model.onnx" in done["artifacts"] and "confusion_matrix.png" in done["artifacts"]
