@@ -7,6 +7,7 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
 from cvat_bridge import __version__
