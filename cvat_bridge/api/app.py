@@ -7,13 +7,14 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
 
 from cvat_bridge import __version__
 from cvat_bridge.api.deps import require_token
 from cvat_bridge.api.functions import download_router
 from cvat_bridge.auth import ensure_api_token
-from cvat_bridge.jobs.queue import reap_lost_jobs_forever, recover_jobs
+from cvat_bridge.jobs.queue import QueueUnavailable, reap_lost_jobs_forever, recover_jobs
 from cvat_bridge.services import Services, get_services, set_services
 
 # Each module defines `router`; all of them sit under /api and need the token (the function zip download
@@ -50,6 +51,11 @@ def create_app(services: Services | None = None) -> FastAPI:
     app = FastAPI(title="cvat-bridge", version=__version__, lifespan=lifespan)
     app.state.services = services
     app.state.api_token = token
+
+    @app.exception_handler(QueueUnavailable)
+    async def queue_unavailable(_request: Request, exc: QueueUnavailable) -> JSONResponse:
+        """Every route that starts a job: the job was recorded failed, the client may try again later."""
+        return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "30"})
 
     @app.get("/api/health", tags=["health"])
     async def health() -> dict[str, str]:
