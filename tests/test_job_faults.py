@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -20,8 +21,9 @@ from cvat_bridge.api.app import create_app
 from cvat_bridge.db import Job, Model
 from cvat_bridge.jobs import runner
 from cvat_bridge.jobs.queue import start_job
-from cvat_bridge.jobs.store import get_job, reap_stale_jobs
+from cvat_bridge.jobs.store import get_job
 from cvat_bridge.services import Services, set_services
+from cvat_bridge.training import start_training
 from tests.conftest import API_TOKEN, make_settings
 from tests.helpers.jobs import FINISHED
 from tests.helpers.models import TINY_SETTINGS, make_color_collection, train_tiny_model
@@ -139,3 +141,135 @@ def test_jobs_redis_lost_are_queued_again_when_a_worker_starts(
     finally:
         services.jobs.close()
         set_services(None)
+
+
+def model_files(folder: Path) -> dict[str, tuple[int, int]]:
+    """name -> (size, mtime in ns) of every file in a model folder."""
+    return {path.name: (path.stat().st_size, path.stat().st_mtime_ns) for path in folder.iterdir()}
+
+
+def freeze_outside_a_write(pid: int, sqlite_file: Path) -> None:
+    """SIGSTOP pid at a moment it holds no SQLite write lock (frozen inside a write, it would block every
+    writer of the database, the reaper too, until it wakes)."""
+    for _attempt in range(50):
+        os.kill(pid, signal.SIGSTOP)
+        probe = sqlite3.connect(sqlite_file, timeout=0.5)
+        try:
+            probe.execute("BEGIN IMMEDIATE")
+            probe.rollback()
+            return
+        except sqlite3.OperationalError:
+            os.kill(pid, signal.SIGCONT)
+            time.sleep(0.05)
+        finally:
+            probe.close()
+    raise AssertionError(f"process {pid} was always inside a write")
+
+
+def test_a_worker_frozen_past_the_stale_limit_writes_nothing_after_it_wakes(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    timing = {"job_heartbeat_seconds": 0.5, "job_stale_after_seconds": 4}
+    services = Services(make_settings(tmp_path / "data", redis_url=redis_server.url, **timing))
+    set_services(services)
+    worker = start_bridge(
+        ["worker"],
+        bridge_env(tmp_path / "data", redis_url=redis_server.url, api_token=API_TOKEN, **timing),
+        tmp_path / "worker.log",
+    )
+    try:
+        collection_id = make_color_collection(services)
+        model = start_training(
+            services,
+            name="frozen",
+            collection_id=collection_id,
+            architecture="resnet18",
+            settings={**TINY_SETTINGS, "epochs": 200, "num_workers": 0},
+        )
+        folder = services.storage.model_dir(model.id)
+        wait_until(lambda: (folder / "checkpoint.pt").exists(), 180, "training never wrote a checkpoint")
+        horse = int(get_job(services.db, model.job_id).worker.rpartition(":")[2])
+        freeze_outside_a_write(horse, services.settings.data_dir / "cvat-bridge.sqlite3")
+        try:
+            wait_until(
+                lambda: get_job(services.db, model.job_id).status == "failed",
+                30,
+                "the frozen worker's job was never reaped",
+            )
+            before = model_files(folder)
+        finally:
+            os.kill(horse, signal.SIGCONT)
+        wait_until(lambda: not pid_alive(horse), 60, "the woken worker did not stop")
+        job = get_job(services.db, model.job_id)
+        assert job.status == "failed" and "lost" in job.error
+        assert model_files(folder) == before  # not one file written or replaced after the reaping
+        assert not (folder / "metrics.json").exists() and services_model(services, model.id).metrics == {}
+        assert worker.poll() is None  # the worker itself lives on for the next job
+    finally:
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait()
+        services.jobs.close()
+        set_services(None)
+
+
+def test_killing_the_service_kills_its_worker_and_data_loaders(tmp_path: Path) -> None:
+    services = Services(make_settings(tmp_path / "data"))
+    set_services(services)
+    collection_id = make_color_collection(services)
+    try:
+        with Service(tmp_path / "data", API_TOKEN, tmp_path / "serve.log") as service:
+            settings = {**TINY_SETTINGS, "epochs": 200, "num_workers": 2}
+            answer = service.client.post(
+                "/api/models",
+                json={
+                    "name": "orphan",
+                    "collection_id": collection_id,
+                    "architecture": "resnet18",
+                    **settings,
+                },
+            )
+            assert answer.status_code == 202, answer.text
+            model = answer.json()
+            folder = services.storage.model_dir(model["id"])
+            wait_until(lambda: (folder / "checkpoint.pt").exists(), 180, "training never wrote a checkpoint")
+            worker = int(get_job(services.db, model["job_id"]).worker.rpartition(":")[2])
+            wait_until(lambda: len(descendants(worker)) >= 2, 60, "no data loader processes seen")
+            left_behind = descendants(service.process.pid)
+            assert worker in left_behind
+            service.kill()  # kill -9 of `cvat-bridge serve` alone
+            wait_until(
+                lambda: not any(pid_alive(pid) for pid in left_behind),
+                10,
+                f"still alive after the service was killed: {[p for p in left_behind if pid_alive(p)]}",
+            )
+    finally:
+        set_services(None)
+
+
+OPEN_DATABASE_AT = """
+import sys, time
+from cvat_bridge.services import Services
+from cvat_bridge.settings import Settings
+services = Services(Settings())
+time.sleep(max(0.0, float(sys.argv[1]) - time.time()))  # both processes create the tables at this instant
+services.db
+"""
+
+
+def test_two_processes_starting_on_a_fresh_data_dir_both_come_up(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    for attempt in range(10):
+        if database_url:
+            with psycopg.connect(database_url, autocommit=True) as connection:
+                connection.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+        env = bridge_env(tmp_path / f"data-{attempt}", database_url=database_url)
+        at = str(time.time() + 2.0)
+        processes = [
+            subprocess.Popen(
+                [sys.executable, "-c", OPEN_DATABASE_AT, at], env=env, stderr=subprocess.PIPE, text=True
+            )
+            for _ in range(2)
+        ]
+        errors = [process.communicate(timeout=60)[1] for process in processes]
+        assert [process.returncode for process in processes] == [0, 0], (attempt, errors)

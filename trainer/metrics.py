@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from trainer import artifacts
+
 
 def classification_metrics(logits: np.ndarray, labels: np.ndarray, classes: list[str]) -> dict[str, Any]:
     """Metrics of predictions (argmax of logits) against labels (class indices)."""
@@ -65,4 +67,5 @@ def plot_confusion_matrix(confusion: dict[str, Any], path: Path, title: str = "C
             color = "white" if value > threshold else "black"
             axes.text(column, row, str(value), ha="center", va="center", color=color, fontsize=8)
     figure.tight_layout()
-    figure.savefig(path, format="png")
+    with artifacts.writing(Path(path)) as partial:
+        figure.savefig(partial, format="png")

@@ -84,6 +84,10 @@ def _init_worker(settings: Any, handlers: dict[str, str], parent: int) -> None:
     from cvat_bridge.services import Services, set_services
 
     die_with_parent(parent)
+    # A spawned process would spawn its data loader workers too, which cannot pickle the transforms
+    # (closures): fork them, as every other worker does.
+    if "fork" in multiprocessing.get_all_start_methods():
+        multiprocessing.set_start_method("fork", force=True)
     set_services(Services(settings))
     runner.HANDLERS.update(handlers)  # the queuing process's registry is the one that counts
 
