@@ -10,12 +10,23 @@
 
 from __future__ import annotations
 
+import errno
 import shutil
 import tempfile
 import time
 from pathlib import Path
 
 from cvat_bridge.settings import Settings
+
+DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether an error says the disk (or quota) is full: an OSError, or the database's word for it."""
+    if isinstance(exc, OSError):
+        return exc.errno in DISK_FULL_ERRNOS
+    text = str(getattr(exc, "orig", exc)).lower()
+    return "database or disk is full" in text or "no space left on device" in text
 
 
 class Storage:

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 
 from cvat_bridge import __version__
 from cvat_bridge.api.deps import require_token
@@ -16,6 +17,7 @@ from cvat_bridge.api.functions import download_router
 from cvat_bridge.auth import ensure_api_token
 from cvat_bridge.jobs.queue import QueueUnavailable, reap_lost_jobs_forever, recover_jobs
 from cvat_bridge.services import Services, get_services, set_services
+from cvat_bridge.storage import is_disk_full
 
 # Each module defines `router`; all of them sit under /api and need the token (the function zip download
 # also takes its model's download token: api.functions.download_router).
@@ -56,6 +58,15 @@ def create_app(services: Services | None = None) -> FastAPI:
     async def queue_unavailable(_request: Request, exc: QueueUnavailable) -> JSONResponse:
         """Every route that starts a job: the job was recorded failed, the client may try again later."""
         return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "30"})
+
+    @app.exception_handler(OSError)
+    @app.exception_handler(OperationalError)
+    async def disk_full(_request: Request, exc: Exception) -> JSONResponse:
+        """A full data dir (files or database) is 507 with a clear message; other errors stay 500s."""
+        if not is_disk_full(exc):
+            raise exc
+        detail = f"no space left on the device of the data dir ({services.storage.root}); nothing was saved"
+        return JSONResponse({"detail": detail}, status_code=507)
 
     @app.get("/api/health", tags=["health"])
     async def health() -> dict[str, str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import importlib
 import logging
 import threading
@@ -17,6 +16,7 @@ from sqlalchemy.orm import Session
 from cvat_bridge.db import Job
 from cvat_bridge.jobs.store import beat, claim_job, finish_job
 from cvat_bridge.services import Services, get_services
+from cvat_bridge.storage import is_disk_full
 
 log = logging.getLogger(__name__)
 
@@ -127,8 +127,8 @@ def run_job(job_id: str) -> None:
 
 def describe_failure(exc: Exception) -> str:
     """An unexpected failure as the user sees it; a full disk says so and where."""
-    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        where = f" while writing {exc.filename}" if exc.filename else ""
+    if is_disk_full(exc):
+        where = f" while writing {exc.filename}" if getattr(exc, "filename", None) else ""
         return f"no space left on device{where}; free some space in the data dir and start the job again"
     return f"{type(exc).__name__}: {exc}"
 
