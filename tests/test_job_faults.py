@@ -273,3 +273,37 @@ def test_two_processes_starting_on_a_fresh_data_dir_both_come_up(
         ]
         errors = [process.communicate(timeout=60)[1] for process in processes]
         assert [process.returncode for process in processes] == [0, 0], (attempt, errors)
+
+
+STAGE_AND_WAIT = """
+import sys, time
+from cvat_bridge.services import Services
+from cvat_bridge.settings import Settings
+folder = Services(Settings()).storage.new_staging_dir("upload-")
+(folder / "upload.zip").write_bytes(b"x" * 1_000_000)
+print(folder, flush=True)
+time.sleep(120)
+"""
+
+
+def test_staging_left_by_a_dead_process_is_swept_at_start_and_a_live_one_kept(tmp_path: Path) -> None:
+    env = bridge_env(tmp_path / "data")
+    stagers = [
+        subprocess.Popen([sys.executable, "-c", STAGE_AND_WAIT], env=env, stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    try:
+        crashed, live = (Path(process.stdout.readline().strip()) for process in stagers)
+        assert crashed.is_dir() and live.is_dir()
+        stagers[0].kill()  # a crash mid-upload: its staged files stay behind
+        stagers[0].wait()
+        services = Services(make_settings(tmp_path / "data"))
+        with TestClient(create_app(services)):  # the service starts: it sweeps staging
+            pass
+        assert not crashed.exists()
+        assert (live / "upload.zip").stat().st_size == 1_000_000  # still being uploaded by a live process
+    finally:
+        for process in stagers:
+            process.kill()
+            process.wait()
+        set_services(None)
