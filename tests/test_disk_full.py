@@ -33,7 +33,10 @@ def test_a_write_failing_for_space_fails_the_training_with_the_reason(
 
     def save_until_full(obj, file, *args, **kwargs):
         if Path(getattr(file, "name", file)).name.startswith("checkpoint.pt"):
-            file.write(b"\0" * 4096)  # half a file, then the disk is full
+            if isinstance(file, (str, os.PathLike)):
+                Path(file).write_bytes(b"\0" * 4096)  # half a file, then the disk is full
+            else:
+                file.write(b"\0" * 4096)
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         return real_save(obj, file, *args, **kwargs)
 
