@@ -6,26 +6,25 @@
   collections/<id>/       a collection's files, stored byte for byte as uploaded
   models/<id>/            a trained model's artifacts (see trainer.artifacts)
   staging/                work in progress; a failed or crashed import leaves nothing elsewhere
-    <owner>/              one process's staging folders; <owner>.lock beside it is flock-ed while it lives
 """
 
 from __future__ import annotations
 
 import errno
-import fcntl
 import os
+import re
 import shutil
 import socket
 import tempfile
-import threading
 import time
-import uuid
 from pathlib import Path
-from typing import IO
 
 from cvat_bridge.settings import Settings
 
 DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+# "@host~pid namespace+pid+start." in a staging folder's name: the process that owns it (start: clock ticks
+# since boot, so a recycled pid, e.g. pid 1 of a restarted container, is told apart).
+_OWNER = re.compile(r"@(?P<host>[^+@]+)\+(?P<pid>\d+)\+(?P<start>\d+)\.")
 
 
 def is_disk_full(exc: BaseException) -> bool:
@@ -36,39 +35,35 @@ def is_disk_full(exc: BaseException) -> bool:
     return "database or disk is full" in text or "no space left on device" in text
 
 
-LOCK_SUFFIX = ".lock"
-# staging dir -> (pid, owner folder, its locked file): one owner folder per process and data dir.
-_owners: dict[Path, tuple[int, Path, IO[bytes]]] = {}
-_owners_lock = threading.Lock()
+def _owner_tag() -> str:
+    return f"@{_pid_space()}+{os.getpid()}+{_start_time(os.getpid())}"
 
 
-def _owner_dir(staging_dir: Path) -> Path:
-    """This process's owner folder in staging_dir, created with its lock (held until the process ends)."""
-    with _owners_lock:
-        owned = _owners.get(staging_dir)
-        if owned is not None and owned[0] == os.getpid():  # a forked child makes its own
-            return owned[1]
-        folder = staging_dir / f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        # Locked under a temporary name, then renamed: a sweep never sees the lock unheld.
-        temporary = staging_dir / f".{folder.name}{LOCK_SUFFIX}"
-        lock_file = open(temporary, "wb")  # noqa: SIM115 - open for the life of the process
-        fcntl.flock(lock_file, fcntl.LOCK_EX)
-        folder.mkdir()
-        temporary.rename(folder.with_name(folder.name + LOCK_SUFFIX))
-        _owners[staging_dir] = (os.getpid(), folder, lock_file)
-        return folder
-
-
-def _unowned(lock: Path) -> bool:
-    """Whether no live process holds this owner lock (its process died)."""
+def _pid_space() -> str:
+    """Where this process's pids mean something: the host name and the pid namespace (containers sharing a
+    data dir, even with one host name, do not see each other's pids)."""
     try:
-        with open(lock, "rb") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return True
-    except BlockingIOError:
+        namespace = os.readlink("/proc/self/ns/pid").strip("pid:[]")
+    except OSError:
+        namespace = "?"
+    return f"{socket.gethostname()}~{namespace}"
+
+
+def _start_time(pid: int) -> int | None:
+    """When a process started (clock ticks since boot, /proc); None if it does not exist (or no /proc)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return int(stat.read().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _owner_gone(name: str) -> bool:
+    """Whether the name carries an owner on this host that no longer runs (False when unknown)."""
+    owner = _OWNER.search(name)
+    if owner is None or owner["host"] != _pid_space() or _start_time(os.getpid()) is None:
         return False
-    except FileNotFoundError:
-        return False
+    return _start_time(int(owner["pid"])) != int(owner["start"])
 
 
 def _mtime(path: Path) -> float:
@@ -109,26 +104,17 @@ class Storage:
         return self.models_dir / str(model_id)
 
     def new_staging_dir(self, prefix: str) -> Path:
-        """A fresh folder on the same file system as the final places, so a rename publishes it. It lies in
-        this process's owner folder, which is swept as soon as the process is gone."""
-        return Path(tempfile.mkdtemp(prefix=prefix, dir=_owner_dir(self.staging_dir)))
+        """A fresh folder on the same file system as the final places, so a rename publishes it. Its name
+        names this process (host, pid, start time): a sweep can tell when its owner is gone."""
+        return Path(tempfile.mkdtemp(prefix=f"{prefix}{_owner_tag()}.", dir=self.staging_dir))
 
     def sweep_staging(self, older_than_seconds: float) -> list[Path]:
-        """Remove what crashed processes left in staging: owner folders whose lock no live process holds,
-        and other entries older than older_than_seconds (from before owner folders)."""
+        """Remove what crashed processes left in staging: entries whose owner process (on this host) is gone,
+        and any older than older_than_seconds (other hosts' leftovers, and those from before owner tags)."""
         cutoff = time.time() - older_than_seconds
         swept = []
         for path in list(self.staging_dir.iterdir()):
-            lock = path.with_name(path.name + LOCK_SUFFIX)
-            if path.name.endswith(LOCK_SUFFIX):
-                if not path.with_name(path.name.removesuffix(LOCK_SUFFIX)).exists() and _unowned(path):
-                    path.unlink(missing_ok=True)  # an owner that never staged anything
-            elif lock.exists():
-                if _unowned(lock):
-                    self.remove(path)
-                    lock.unlink(missing_ok=True)
-                    swept.append(path)
-            elif _mtime(path) < cutoff:
+            if _owner_gone(path.name) or _mtime(path) < cutoff:
                 if path.is_dir():
                     self.remove(path)
                 else:

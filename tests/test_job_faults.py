@@ -21,7 +21,7 @@ from cvat_bridge.api.app import create_app
 from cvat_bridge.db import Job, Model
 from cvat_bridge.jobs import runner
 from cvat_bridge.jobs.queue import start_job
-from cvat_bridge.jobs.store import get_job
+from cvat_bridge.jobs.store import get_job, reap_stale_jobs
 from cvat_bridge.services import Services, set_services
 from cvat_bridge.training import start_training
 from tests.conftest import API_TOKEN, make_settings
@@ -306,4 +306,26 @@ def test_staging_left_by_a_dead_process_is_swept_at_start_and_a_live_one_kept(tm
         for process in stagers:
             process.kill()
             process.wait()
+        set_services(None)
+
+
+def test_jobs_behind_a_frozen_embedded_worker_run_once_it_is_reaped(tmp_path: Path) -> None:
+    services = Services(make_settings(tmp_path / "data", job_stale_after_seconds=3))
+    set_services(services)
+    pid_file = tmp_path / "pid"
+    try:
+        frozen = start_job(services, "wait_for_cancel", {"pid_file": str(pid_file)})
+        behind = start_job(services, "echo", {"value": "behind"})
+        pid = int(wait_for_file(pid_file))
+        freeze_outside_a_write(pid, services.settings.data_dir / "cvat-bridge.sqlite3")
+        try:
+            wait_until(lambda: reap_stale_jobs(services.db, 3), 30, "the frozen job was never reaped")
+            assert wait_for(services, behind, FINISHED, timeout=60).result["echo"] == "behind"
+            assert not pid_alive(pid)  # killed, not left frozen
+            assert "lost" in get_job(services.db, frozen).error
+        finally:
+            if pid_alive(pid):
+                os.kill(pid, signal.SIGCONT)
+    finally:
+        services.jobs.close()
         set_services(None)

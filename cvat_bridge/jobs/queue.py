@@ -6,12 +6,15 @@ import logging
 import multiprocessing
 import os
 import threading
-from concurrent.futures import ProcessPoolExecutor
+import time
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any, Protocol
 
 from cvat_bridge.jobs.lifeline import die_with_parent
 from cvat_bridge.jobs.store import (
+    TERMINAL_STATES,
     create_job,
     fail_jobs_of_workers,
     fail_unfinished_job,
@@ -138,7 +141,7 @@ class EmbeddedQueue:
 
         reason = None
         try:
-            self._executor(stop).submit(run_job, job_id).result()
+            self._wait(self._executor(stop).submit(run_job, job_id), job_id)
         except BrokenProcessPool:
             if stop.is_set():
                 return  # close() records the outcome of what it interrupts
@@ -152,6 +155,30 @@ class EmbeddedQueue:
             reason = f"the worker could not run the job: {type(exc).__name__}: {exc}"
         if reason is not None:
             fail_unfinished_job(self._services.db, job_id, reason)
+
+    def _wait(self, future: Future, job_id: str) -> None:
+        """The job's outcome; a worker still busy long after its job was failed (reaped: frozen, hung) is
+        killed, so the jobs behind it run."""
+        settings = self._services.settings
+        reaped_at = None
+        while True:
+            try:
+                return future.result(timeout=settings.job_heartbeat_seconds)
+            except FutureTimeout:
+                if reaped_at is None and self._finished(job_id):
+                    reaped_at = time.monotonic()
+                if reaped_at is not None and time.monotonic() - reaped_at > settings.job_stale_after_seconds:
+                    log.warning("job %s was failed, its worker still holds it: killing the worker", job_id)
+                    with self._lock:
+                        processes = list(self._pool._processes.values()) if self._pool else []
+                    for process in processes:
+                        process.kill()
+
+    def _finished(self, job_id: str) -> bool:
+        try:
+            return get_job(self._services.db, job_id).status in TERMINAL_STATES
+        except Exception:  # noqa: BLE001 - the database may be briefly away: ask again next time
+            return False
 
     def _executor(self, stop: threading.Event) -> ProcessPoolExecutor:
         from cvat_bridge.jobs.runner import HANDLERS
