@@ -7,6 +7,7 @@ Rows are the source of truth for collections, models, jobs and deployments; file
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +24,8 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    inspect,
+    text,
 )
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
@@ -99,6 +102,7 @@ class Job(Base):
     error: Mapped[str | None] = mapped_column(Text, default=None)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     worker: Mapped[str | None] = mapped_column(String(200), default=None)
+    claim_token: Mapped[str | None] = mapped_column(String(32), default=None)  # see jobs.store.claim_job
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     started_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     finished_at: Mapped[dt.datetime | None] = mapped_column(default=None)
@@ -150,7 +154,9 @@ class Database:
         self.engine: Engine = create_engine(url, connect_args=connect_args, pool_pre_ping=True)
         if is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
-        Base.metadata.create_all(self.engine)
+        with _schema_lock(self.engine):
+            Base.metadata.create_all(self.engine)
+            _add_missing_columns(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._pid = os.getpid()
 
@@ -175,6 +181,41 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+# Columns added after the first release: (table, column), added to older databases at start.
+ADDED_COLUMNS = (("jobs", "claim_token"),)
+_SCHEMA_LOCK_KEY = 0x63766174  # PostgreSQL advisory lock id for schema changes ("cvat")
+
+
+@contextmanager
+def _schema_lock(engine: Engine) -> Iterator[None]:
+    """One process at a time creates or upgrades the tables (an API and a worker starting on a new volume):
+    a lock file beside the SQLite file, an advisory lock on PostgreSQL."""
+    if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
+        with open(f"{engine.url.database}.schema-lock", "a") as lock_file:
+            fcntl.flock(lock_file, fcntl.LOCK_EX)
+            yield  # closing the file releases the lock
+    elif engine.dialect.name == "postgresql":
+        with engine.connect() as connection:
+            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
+            try:
+                yield
+            finally:
+                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _SCHEMA_LOCK_KEY})
+    else:
+        yield
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    inspector = inspect(engine)
+    for table_name, column_name in ADDED_COLUMNS:
+        if column_name in {column["name"] for column in inspector.get_columns(table_name)}:
+            continue
+        column = Base.metadata.tables[table_name].columns[column_name]
+        column_type = column.type.compile(dialect=engine.dialect)
+        with engine.begin() as connection:
+            connection.execute(text(f"ALTER TABLE {table_name} ADD COLUMN {column_name} {column_type}"))
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -203,7 +203,16 @@ def delete_model(services: Services, model_id: int) -> None:
 
 
 def run_training_job(ctx: JobContext) -> dict[str, Any]:
-    """The "train" job: fine-tune the model row's architecture on its collection's stored split."""
+    """The "train" job: fine-tune the model row's architecture on its collection's stored split.
+
+    Every artifact write, and the final metrics, happen only while this worker holds the job's claim."""
+    from trainer import artifacts
+
+    with artifacts.guard_writes(ctx.confirm_claim):
+        return _train(ctx)
+
+
+def _train(ctx: JobContext) -> dict[str, Any]:
     from trainer import artifacts
     from trainer.catalogue import UnknownArchitecture, get_architecture
     from trainer.checkpoint import NoCheckpoint
@@ -265,7 +274,7 @@ def run_training_job(ctx: JobContext) -> dict[str, Any]:
     except (TrainingError, WeightsMissing, UnknownArchitecture, ExportMismatch, NoCheckpoint) as exc:
         raise JobError(str(exc)) from None
     metrics = {**result.metrics, "history": result.history}
-    with services.db.session() as session:
+    with ctx.claimed_session() as session:
         session.get(Model, model.id).metrics = metrics
     ctx.report(phase="done")
     return {

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,11 +45,64 @@ ARTIFACTS: dict[str, str] = {
 }
 
 
+# Asked before every artifact write and rename (see guard_writes); raising stops the write.
+_write_guard: Callable[[], None] | None = None
+_FULL_DISK = (errno.ENOSPC, errno.EDQUOT)
+
+
+@contextmanager
+def guard_writes(check: Callable[[], None]) -> Iterator[None]:
+    """Within the block, call check() before each write of an artifact (a job checks it still holds its
+    claim: a worker that was reaped must not write over a failed job's files)."""
+    global _write_guard
+    previous, _write_guard = _write_guard, check
+    try:
+        yield
+    finally:
+        _write_guard = previous
+
+
+@contextmanager
+def writing(path: Path) -> Iterator[Path]:
+    """Write path atomically: the block writes the yielded partial file, renamed to path when it ends. On
+    any error the partial file is removed; a full disk raises OSError(ENOSPC) naming path."""
+    partial = path.with_name(path.name + ".partial")
+    _check_guard()
+    try:
+        yield partial
+        _check_guard()
+        os.replace(partial, path)
+    except BaseException as exc:
+        full = _is_full(exc, partial)
+        partial.unlink(missing_ok=True)
+        if full:
+            raise OSError(errno.ENOSPC, "no space left on device", str(path)) from exc
+        raise
+
+
+def _check_guard() -> None:
+    if _write_guard is not None:
+        _write_guard()
+
+
+def _is_full(exc: BaseException, partial: Path) -> bool:
+    """A write failed for want of space (some writers, e.g. torch.onnx.export, do not say so: then a file
+    system with no space left is taken as the reason)."""
+    if isinstance(exc, OSError):
+        return exc.errno in _FULL_DISK
+    if type(exc) is not RuntimeError:  # what torch's C++ writers raise
+        return False
+    try:
+        stats = os.statvfs(partial.parent)
+    except OSError:
+        return False
+    return stats.f_bavail * stats.f_frsize < 1024**2
+
+
 def write_json(path: Path, data: Any) -> None:
     """Write JSON atomically (a reader never sees half a file)."""
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(data, indent=2))
-    os.replace(partial, path)
+    with writing(path) as partial:
+        partial.write_text(json.dumps(data, indent=2))
 
 
 def read_json(path: Path) -> Any:
@@ -56,9 +112,8 @@ def read_json(path: Path) -> Any:
 def save_torch(obj: Any, path: Path) -> None:
     import torch
 
-    partial = path.with_name(path.name + ".partial")
-    torch.save(obj, partial)
-    os.replace(partial, path)
+    with writing(path) as partial, open(partial, "wb") as file:  # a file object: a full disk is an OSError
+        torch.save(obj, file)
 
 
 def read_model_info(model_dir: Path) -> dict[str, Any]:

@@ -14,6 +14,8 @@ import numpy as np
 if TYPE_CHECKING:  # matplotlib is imported where it is used
     from matplotlib.figure import Figure
 
+from trainer import artifacts
+
 
 def classification_metrics(logits: np.ndarray, labels: np.ndarray, classes: list[str]) -> dict[str, Any]:
     """Metrics of predictions (argmax of logits) against labels (class indices)."""
@@ -102,7 +104,8 @@ def _title(figure: Figure, title: str) -> None:
 
 
 def _save(figure: Figure, path: Path) -> Figure:
-    figure.savefig(path, format="png")
+    with artifacts.writing(Path(path)) as partial:
+        figure.savefig(partial, format="png")
     return figure
 
 

@@ -7,15 +7,18 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
+from sqlalchemy.exc import OperationalError
 
 from cvat_bridge import __version__
 from cvat_bridge.api.functions import download_router
 from cvat_bridge.api.gate import ApiGate, declared_routes
 from cvat_bridge.auth import ensure_api_token
-from cvat_bridge.jobs.queue import reap_lost_jobs_forever, recover_jobs
+from cvat_bridge.jobs.queue import QueueUnavailable, reap_lost_jobs_forever, recover_jobs
 from cvat_bridge.services import Services, get_services, set_services
+from cvat_bridge.storage import is_disk_full
 from cvat_bridge.web.headers import SecurityHeaders
 
 # Each module defines `router`; all of them sit under /api, behind the token (api.gate.ApiGate), except the
@@ -54,6 +57,21 @@ def create_app(services: Services | None = None) -> FastAPI:
     app = FastAPIOffline(title="cvat-bridge", version=__version__, lifespan=lifespan)
     app.state.services = services
     app.state.api_token = token
+
+    @app.exception_handler(QueueUnavailable)
+    async def queue_unavailable(_request: Request, exc: QueueUnavailable) -> JSONResponse:
+        """Every route that starts a job: the job was recorded failed, the client may try again later."""
+        return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "30"})
+
+    @app.exception_handler(OSError)
+    @app.exception_handler(OperationalError)
+    async def disk_full(_request: Request, exc: Exception) -> JSONResponse:
+        """A full data dir (files or database) is 507 with a clear message; other errors stay 500s."""
+        if not is_disk_full(exc):
+            raise exc
+        detail = f"no space left on the device of the data dir ({services.storage.root}); nothing was saved"
+        return JSONResponse({"detail": detail}, status_code=507)
+
     routers = [importlib.import_module(module_name).router for module_name in API_ROUTERS] + [download_router]
     for router in routers:
         app.include_router(router, prefix="/api")

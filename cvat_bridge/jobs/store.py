@@ -8,7 +8,8 @@ import socket
 import uuid
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
 
 from cvat_bridge.db import Database, Job, utcnow
 
@@ -85,25 +86,67 @@ def requeue_job(db: Database, job_id: str, params: dict[str, Any]) -> bool:
 
 
 def claim_job(db: Database, job_id: str) -> Job | None:
-    """Mark a queued job running for this process; None if another worker has it or it was cancelled."""
+    """Mark a queued job running for this process; None if another worker has it or it was cancelled.
+
+    The claim gets a fresh token (`Job.claim_token`): every later write of the claimant is conditional on
+    it, so a worker that was reaped (frozen, cut off) and wakes up cannot write over the job's outcome.
+    """
     now = utcnow()
     with db.session() as session:
         claimed = session.execute(
             update(Job)
             .where(Job.id == job_id, Job.status == "queued")
-            .values(status="running", started_at=now, heartbeat_at=now, worker=current_worker_id())
+            .values(
+                status="running",
+                started_at=now,
+                heartbeat_at=now,
+                worker=current_worker_id(),
+                claim_token=uuid.uuid4().hex,
+            )
         ).rowcount
         return session.get(Job, job_id) if claimed else None
 
 
+def beat(session: Session, job_id: str, token: str) -> bool:
+    """Stamp the heartbeat of a claimed job; False if the claim was lost (reaped, finished by another)."""
+    return bool(
+        session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.status == "running", Job.claim_token == token)
+            .values(heartbeat_at=utcnow())
+        ).rowcount
+    )
+
+
 def finish_job(
-    db: Database, job_id: str, status: str, result: dict[str, Any] | None = None, error: str | None = None
-) -> None:
+    db: Database,
+    job_id: str,
+    status: str,
+    result: dict[str, Any] | None = None,
+    error: str | None = None,
+    token: str | None = None,
+) -> bool:
+    """Record a running job's outcome (only under the claim `token` when given); False if not recorded."""
+    condition = [Job.id == job_id, Job.status == "running"]
+    if token is not None:
+        condition.append(Job.claim_token == token)
+    with db.session() as session:
+        return bool(
+            session.execute(
+                update(Job)
+                .where(*condition)
+                .values(status=status, result=result, error=error, finished_at=utcnow())
+            ).rowcount
+        )
+
+
+def fail_unfinished_job(db: Database, job_id: str, reason: str) -> None:
+    """Fail a job that is queued or running, whoever has it (its queue or worker is gone)."""
     with db.session() as session:
         session.execute(
             update(Job)
-            .where(Job.id == job_id, Job.status == "running")
-            .values(status=status, result=result, error=error, finished_at=utcnow())
+            .where(Job.id == job_id, Job.status.in_(("queued", "running")))
+            .values(status="failed", error=reason, finished_at=utcnow())
         )
 
 
@@ -125,25 +168,47 @@ def reap_stale_jobs(db: Database, stale_after_seconds: float) -> list[str]:
     host = socket.gethostname()
     reaped = []
     with db.session() as session:
-        for job in session.scalars(select(Job).where(Job.status == "running")):
-            heartbeat = _aware(job.heartbeat_at or job.started_at or job.created_at)
-            worker_host, _, pid = (job.worker or "").rpartition(":")
-            dead_here = worker_host == host and pid.isdigit() and not _pid_alive(int(pid))
-            silent = (now - heartbeat).total_seconds() > stale_after_seconds
-            if dead_here or silent:
-                job.status = "failed"
-                job.finished_at = now
-                job.error = (
-                    f"worker {job.worker} was lost (no heartbeat since "
-                    f"{heartbeat.isoformat(timespec='seconds')}); start the job again"
+        running = session.execute(
+            select(
+                Job.id, Job.worker, Job.claim_token, Job.heartbeat_at, Job.started_at, Job.created_at
+            ).where(Job.status == "running")
+        ).all()
+    for job_id, worker, token, heartbeat_at, started_at, created_at in running:
+        heartbeat = _aware(heartbeat_at or started_at or created_at)
+        worker_host, _, pid = (worker or "").rpartition(":")
+        dead_here = worker_host == host and pid.isdigit() and not _pid_alive(int(pid))
+        if not dead_here and (now - heartbeat).total_seconds() <= stale_after_seconds:
+            continue
+        # Conditional: a beat that came in since the read keeps a silent job alive.
+        condition = [Job.id == job_id, Job.status == "running"]
+        if token is not None:
+            condition.append(Job.claim_token == token)
+        if not dead_here:
+            cutoff = now - dt.timedelta(seconds=stale_after_seconds)
+            condition.append(or_(Job.heartbeat_at.is_(None), Job.heartbeat_at < cutoff))
+        with db.session() as session:
+            changed = session.execute(
+                update(Job)
+                .where(*condition)
+                .values(
+                    status="failed",
+                    finished_at=now,
+                    error=f"worker {worker} was lost (no heartbeat since "
+                    f"{heartbeat.isoformat(timespec='seconds')}); start the job again",
                 )
-                reaped.append(job.id)
+            ).rowcount
+        if changed:
+            reaped.append(job_id)
     return reaped
 
 
-def queued_job_ids(db: Database) -> list[str]:
+def queued_jobs(db: Database) -> list[tuple[str, str]]:
+    """(id, kind) of every queued job, oldest first (submission order)."""
     with db.session() as session:
-        return list(session.scalars(select(Job.id).where(Job.status == "queued").order_by(Job.created_at)))
+        rows = session.execute(
+            select(Job.id, Job.kind).where(Job.status == "queued").order_by(Job.created_at)
+        )
+        return [(job_id, kind) for job_id, kind in rows]
 
 
 def _aware(moment: dt.datetime) -> dt.datetime:
