@@ -1,6 +1,6 @@
 """Quality suite: the service's default training against a bare reference loop, on varied datasets.
 
-    pip install -e '.[lite,bench]'
+    pip install -e '.[lite]' scikit-learn
     python bench/quality/run.py [--cases photos digits ...] [--seeds 0 1 2] [--jobs 2]
                                 [--service '{"augmentation": "none"}']   # a variant of the defaults
 
