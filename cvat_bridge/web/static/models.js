@@ -134,6 +134,11 @@ function results(model) {
       ["ONNX vs torch", `max |Δ logit| ${Number(m.onnx_max_abs_diff).toExponential(1)}`],
     ];
     if (m.int8) facts.push(["int8 model", m.int8.error || `${percent(m.int8.accuracy)} validation accuracy, ${percent(m.int8.agreement)} agreement with the float model, ${m.int8.size_mb} MB`]);
+    if (m.baseline) facts.push(["Majority-class baseline", `${percent(m.baseline.accuracy)} (always "${m.baseline.majority_class}")`]);
+    if (m.warnings && m.warnings.length) {
+      parts.unshift(el("div", { class: "warning", id: "detail-warnings", role: "note" },
+        el("strong", {}, "This model may not be useful: "), m.warnings.join("; ")));
+    }
     parts.push(el("dl", { class: "facts", id: "detail-metrics" }, facts.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)])));
     parts.push(el("h3", {}, "Per class (validation)"), perClassTable(m));
     parts.push(el("h3", {}, "Confusion matrix (validation)"), confusionTable(m.confusion_matrix));
