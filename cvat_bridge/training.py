@@ -104,6 +104,15 @@ def create_training(
     )
 
 
+def training_warnings(model: Model) -> list[str]:
+    """What the user should know before this training runs (it runs all the same): e.g. an image size far
+    below the architecture's own."""
+    from trainer.catalogue import get_architecture
+
+    warning = get_architecture(model.architecture).size_warning(model.settings["image_size"])
+    return [warning] if warning else []
+
+
 def _insert_model(services: Services, job_id: str, **columns: Any) -> Model:
     for attempt in range(1, _VERSION_ATTEMPTS + 1):
         try:

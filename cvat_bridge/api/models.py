@@ -24,6 +24,7 @@ from cvat_bridge.training import (
     list_models,
     resume_training,
     start_training,
+    training_warnings,
 )
 from trainer.artifacts import ARTIFACTS
 from trainer.config import TrainSettings
@@ -100,7 +101,7 @@ def create_model(request: TrainRequest, svc: Services = Depends(services)) -> di
         )
     except TrainingRequestError as exc:
         raise HTTPException(422, str(exc)) from None
-    return model_to_dict(get_model(svc, model.id), svc.storage)
+    return {**model_to_dict(get_model(svc, model.id), svc.storage), "warnings": training_warnings(model)}
 
 
 @router.get("/models")

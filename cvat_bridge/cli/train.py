@@ -18,7 +18,7 @@ from cvat_bridge.cli.display import follow, print_epochs, print_metrics
 from cvat_bridge.db import Collection
 from cvat_bridge.jobs.runner import run_job
 from cvat_bridge.services import Services, get_services
-from cvat_bridge.training import TrainingRequestError, create_training, get_model
+from cvat_bridge.training import TrainingRequestError, create_training, get_model, training_warnings
 from trainer.artifacts import CHECKPOINT
 from trainer.config import TrainSettings
 
@@ -83,6 +83,8 @@ def train(collection: str, architecture: str, name: str, **options: Any) -> None
     except TrainingRequestError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"model {model.id}: {model.name} v{model.version} ({architecture}), job {model.job_id}")
+    for warning in training_warnings(model):
+        click.secho(f"warning: {warning}", fg="yellow", err=True)
     run_and_follow(services, model.id)
 
 
