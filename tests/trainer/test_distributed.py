@@ -48,6 +48,8 @@ ARTIFACT_FILES = {
     artifacts.METRICS,
     artifacts.HISTORY,
     artifacts.CONFUSION_PNG,
+    artifacts.CURVES_PNG,
+    artifacts.PER_CLASS_PNG,
     artifacts.SPLIT,
 }
 
