@@ -48,7 +48,11 @@ def test_early_stopping_stops_once_val_accuracy_stops_rising(services: Services)
     last_rise = max(i for i in range(len(accuracies)) if i == 0 or best_so_far[i] > best_so_far[i - 1])
     assert len(history) == last_rise + 1 + 2 < 12  # stopped 2 epochs after the last rise, before 12
     assert model.metrics["stopped_early"] is True and model.metrics["epochs_run"] == len(history)
-    assert model.metrics["accuracy"] == max(accuracies)  # the best epoch's weights were kept
+    batchnorm = model.metrics["recipe"]["batchnorm"]
+    if batchnorm["statistics"] == "as trained":
+        assert model.metrics["accuracy"] == max(accuracies)  # the best epoch's weights were kept
+    else:  # the best epoch's weights, with BatchNorm statistics re-estimated because train said so
+        assert batchnorm["train_loss_reestimated"] < batchnorm["train_loss_as_trained"]
     assert history[model.metrics["best_epoch"] - 1]["val_accuracy"] == max(accuracies)
     test = model.metrics["test"]  # the forced test split is evaluated too
     assert test["total"] == 2 and test["correct"] == sum(
