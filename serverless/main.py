@@ -5,11 +5,12 @@ out when 0), and gets back the frame's tag: ``[{"label": <class>, "type": "tag",
 the most likely class reaches the threshold, ``[]`` otherwise. A body or image we cannot read is answered
 400 with ``{"detail": "..."}``.
 
-This folder is rendered per model version: ``model/`` holds the artifacts (``model.json``, ``model.onnx``,
-``model.int8.onnx`` for a model trained with ``int8``, ``weights.pt``), ``cvat_bridge/runtime/`` the service's
-own image reading and ONNX Runtime code (a verbatim copy) and ``trainer/`` the service's model builders (for
-the GPU function). The CPU function (``function.yaml``) serves ONNX Runtime (the int8 model where there is
-one); the GPU one (``function-gpu.yaml``, environment ``CVAT_BRIDGE_DEVICE=cuda``) serves torch.
+This folder is rendered per model version, in the shape of CVAT's own ONNX functions: ``main.py``,
+``cvat_bridge/runtime/`` (a verbatim copy of the service's runtime: image reading, ONNX Runtime, the tag
+builder) and ``model/`` (``model.json``, ``model.onnx``, and ``model.int8.onnx`` for a model trained with
+``int8``). Both variants serve ``model.onnx`` on ONNX Runtime: the CPU function (``function.yaml``,
+``onnxruntime``) on the CPU provider, the GPU one (``function-gpu.yaml``, ``onnxruntime-gpu`` on a CUDA base
+image) on the CUDA provider.
 """
 
 from __future__ import annotations
@@ -21,13 +22,14 @@ import os
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from PIL import Image
 
+from cvat_bridge.runtime.classifier import classify
 from cvat_bridge.runtime.imaging import DEFAULT_MAX_PIXELS, ImageReadError, Preprocessing, open_image
+from cvat_bridge.runtime.onnx_classifier import OnnxClassifier
+from cvat_bridge.runtime.tags import frame_tag
 
 MODEL_DIR = Path(__file__).resolve().parent / "model"
-CONFIDENCE_ATTRIBUTE = "confidence"  # number attribute 0-100 declared on every spec label
 
 
 class BadRequest(ValueError):
@@ -35,19 +37,13 @@ class BadRequest(ValueError):
 
 
 def init_context(context: Any) -> None:
-    """Load the model once per worker: ONNX Runtime on the CPU, or torch when CVAT_BRIDGE_DEVICE names one."""
-    device = os.environ.get("CVAT_BRIDGE_DEVICE", "cpu")
-    if device == "cpu":
-        from cvat_bridge.runtime.onnx_classifier import OnnxClassifier
-
-        classifier = OnnxClassifier(MODEL_DIR, threads=int(os.environ.get("CVAT_BRIDGE_THREADS", "1")))
-    else:
-        from torch_classifier import TorchClassifier
-
-        classifier = TorchClassifier(MODEL_DIR, device)
+    """Load the model once per worker: the CUDA provider when this ONNX Runtime has it, else the CPU."""
+    classifier = OnnxClassifier(MODEL_DIR, threads=int(os.environ.get("CVAT_BRIDGE_THREADS", "1")))
     context.user_data.classifier = classifier
     context.user_data.max_pixels = int(os.environ.get("CVAT_BRIDGE_MAX_IMAGE_PIXELS", DEFAULT_MAX_PIXELS))
-    context.logger.info_with("model loaded", device=device, classes=len(classifier.classes))
+    context.logger.info_with(
+        "model loaded", device=classifier.device, int8=classifier.int8, classes=len(classifier.classes)
+    )
 
 
 def handler(context: Any, event: Any) -> Any:
@@ -57,8 +53,8 @@ def handler(context: Any, event: Any) -> Any:
         image, threshold = read_request(event.body, context.user_data.max_pixels, classifier.preprocessing)
     except BadRequest as exc:
         return _json_response(context, {"detail": str(exc)}, 400)
-    probabilities = classifier.predict_images([image])[0]
-    return _json_response(context, tags(probabilities, classifier.classes, threshold), 200)
+    tag = frame_tag(classify(classifier, [image])[0], classifier.classes, threshold)
+    return _json_response(context, [tag.to_nuclio()] if tag else [], 200)
 
 
 def read_request(body: Any, max_pixels: int, preprocessing: Preprocessing) -> tuple[Image.Image, float]:
@@ -83,22 +79,6 @@ def read_request(body: Any, max_pixels: int, preprocessing: Preprocessing) -> tu
     if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0 <= threshold <= 1:
         raise BadRequest(f'"threshold" must be a number from 0 to 1, not {threshold!r}')
     return image, float(threshold)
-
-
-def tags(probabilities: np.ndarray, classes: list[str], threshold: float) -> list[dict[str, Any]]:
-    """The top class as a CVAT tag with its confidence (0-100), or [] when it is below the threshold."""
-    top = int(np.argmax(probabilities))
-    confidence = float(probabilities[top])
-    if confidence < threshold:
-        return []
-    return [
-        {
-            "label": classes[top],
-            "type": "tag",
-            "confidence": round(confidence, 4),
-            "attributes": [{"name": CONFIDENCE_ATTRIBUTE, "value": str(round(100 * confidence))}],
-        }
-    ]
 
 
 def _json_response(context: Any, payload: Any, status: int) -> Any:

@@ -33,7 +33,7 @@ def classifier(model_id: int) -> OnnxClassifier:
 def classify(model_id: int, data: bytes) -> bytes:
     model = classifier(model_id)
     spec = model.preprocessing
-    probabilities = model.predict_batch(
+    probabilities = model.probabilities(
         preprocess(open_image(data, min_short_side=spec.resize_size), spec)[None]
     )
     return json.dumps({"probabilities": probabilities[0].tolist()}).encode()

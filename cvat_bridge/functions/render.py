@@ -1,13 +1,13 @@
-"""Render the Nuclio function folder of one model version, ready for `nuctl deploy` or the dashboard.
+"""Render the Nuclio function folder of one model version, ready for `nuctl deploy` or the dashboard, in the
+shape of CVAT's own ONNX functions (the handler, the runtime, the model files; no trainer, no torch).
 
 <folder>/                           (* only in the GPU variant's folder, which runs on the CPU too)
-  function.yaml, function-gpu.yaml* CPU (ONNX Runtime) and GPU (torch on CUDA) configurations
-  main.py, torch_classifier.py*     the handler (from ``serverless/``)
-  requirements.txt, -gpu.txt*       pinned to the versions this service runs
-  cvat_bridge/runtime/              a verbatim copy of ``cvat_bridge.runtime`` (image reading, ONNX)
+  function.yaml, function-gpu.yaml* CPU (onnxruntime) and GPU (onnxruntime-gpu on a CUDA image) configurations
+  main.py                           the handler (from ``serverless/``)
+  requirements.txt, -gpu.txt*       numpy, pillow and onnxruntime (-gpu) for ``pip install -r``
+  cvat_bridge/runtime/              a verbatim copy of ``cvat_bridge.runtime`` (image reading, ONNX, tags)
   cvat_bridge/__init__.py           an empty package around it (nothing else of the service)
-  trainer/*                         a verbatim copy of ``trainer`` (the GPU function builds the model)
-  model/                            model.json, model.onnx (+ model.int8.onnx), weights.pt*
+  model/                            model.json, model.onnx (+ model.int8.onnx)
   README.md                         how to deploy it by hand
 """
 
@@ -29,31 +29,26 @@ from typing import Any
 import yaml
 
 from cvat_bridge.db import Model
-from cvat_bridge.runtime.onnx_classifier import read_model_info
+from cvat_bridge.runtime.classifier import MODEL_INFO_FILE, read_model_info
+from cvat_bridge.runtime.onnx_classifier import MODEL_FILES, ONNX_FILE
+from cvat_bridge.runtime.tags import CONFIDENCE_SPEC
 from cvat_bridge.services import Services
-from trainer import artifacts
 
 VARIANTS = {"cpu": "function.yaml", "gpu": "function-gpu.yaml"}
 ZIPS = {"cpu": "function.zip", "gpu": "function-gpu.zip"}  # /api/models/{id}/<zip>: a variant's folder
-SOURCE_FILES = ("main.py", "torch_classifier.py", "README.md")
+SOURCE_FILES = ("main.py", "README.md")
+# Pinned to the versions this service runs, except onnxruntime-gpu: PyPI publishes the GPU build on its own
+# schedule (often a release behind the CPU build), so it takes any 1.x from the same floor as pyproject.toml.
 REQUIREMENTS = {
     "requirements.txt": ("numpy", "pillow", "onnxruntime"),
-    "requirements-gpu.txt": ("numpy", "pillow", "onnxruntime", "torch", "torchvision", "timm"),
+    "requirements-gpu.txt": ("numpy", "pillow", "onnxruntime-gpu>=1.20,<2"),
 }
-PACKAGES = {"cvat_bridge/runtime": "cvat_bridge.runtime", "trainer": "trainer"}  # folder -> package copied
+PACKAGES = {"cvat_bridge/runtime": "cvat_bridge.runtime"}  # folder -> package copied
 NAME_PREFIX = "cvat-bridge"
-# What only the GPU variant's folder holds: the CPU function (ONNX Runtime) needs no torch code nor weights.
 GPU_ONLY = frozenset(
-    {
-        "function-gpu.yaml",
-        "torch_classifier.py",
-        "requirements-gpu.txt",
-        "trainer",
-        f"model/{artifacts.WEIGHTS}",
-    }
-)
+    {"function-gpu.yaml", "requirements-gpu.txt"}
+)  # what only the GPU variant's folder holds
 MAX_NAME_LENGTH = 63  # a DNS-1123 label, as Kubernetes-style names must be
-CONFIDENCE_ATTRIBUTE = {"name": "confidence", "input_type": "number", "values": ["0", "100", "1"]}
 
 
 class ModelNotFound(LookupError):
@@ -91,7 +86,7 @@ def load_source(services: Services, model_id: int) -> FunctionSource:
             raise ModelNotFound(f"no model with id {model_id}")
         name, version, status = model.name, model.version, model.job.status
     model_dir = services.storage.model_dir(model_id)
-    missing = [file for file in ("model.json", "model.onnx") if not (model_dir / file).is_file()]
+    missing = [file for file in (MODEL_INFO_FILE, ONNX_FILE) if not (model_dir / file).is_file()]
     if status != "succeeded" or missing:
         raise ModelNotReady(
             f"model {model_id} ({name} v{version}) has no exported model yet (training is {status}); "
@@ -120,7 +115,7 @@ def variant_function_name(source: FunctionSource, variant: str) -> str:
 def spec_labels(classes: list[str]) -> list[dict[str, Any]]:
     """CVAT's label spec: one tag per class, named as the class, with a 0-100 confidence attribute."""
     return [
-        {"id": index, "name": name, "type": "tag", "attributes": [dict(CONFIDENCE_ATTRIBUTE)]}
+        {"id": index, "name": name, "type": "tag", "attributes": [dict(CONFIDENCE_SPEC)]}
         for index, name in enumerate(classes)
     ]
 
@@ -150,8 +145,8 @@ def function_config(source: FunctionSource, variant: str = "cpu", threads: int =
 
 
 def render_function(source: FunctionSource, folder: Path, threads: int = 1, variant: str = "cpu") -> Path:
-    """Write the model's function folder of one variant into ``folder`` (created; must not exist yet):
-    "cpu" holds what ONNX Runtime serves; "gpu" adds torch's (GPU_ONLY); its function.yaml runs on a CPU."""
+    """Write the model's function folder of one variant into ``folder`` (created; must not exist yet): both
+    serve ``model.onnx``; "gpu" adds its configuration and requirements (GPU_ONLY) to the CPU one's."""
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {', '.join(VARIANTS)}, not {variant!r}")
 
@@ -167,19 +162,22 @@ def render_function(source: FunctionSource, folder: Path, threads: int = 1, vari
             (folder / file_name).write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
     for file_name, packages in REQUIREMENTS.items():
         if wanted(file_name):
-            pins = "".join(f"{p}=={importlib.metadata.version(p)}\n" for p in packages)
-            (folder / file_name).write_text(pins)
+            (folder / file_name).write_text("".join(f"{requirement(p)}\n" for p in packages))
     for folder_name, package in PACKAGES.items():
-        if wanted(folder_name):
-            shutil.copytree(
-                package_dir(package), folder / folder_name, ignore=shutil.ignore_patterns("__pycache__")
-            )
+        shutil.copytree(
+            package_dir(package), folder / folder_name, ignore=shutil.ignore_patterns("__pycache__")
+        )
     (folder / "cvat_bridge" / "__init__.py").write_text('"""What this function runs of cvat-bridge."""\n')
     (folder / "model").mkdir()
-    for name in artifacts.SERVED:
-        if (source.model_dir / name).is_file() and wanted(f"model/{name}"):
+    for name in MODEL_FILES:
+        if (source.model_dir / name).is_file():
             shutil.copy2(source.model_dir / name, folder / "model" / name)
     return folder
+
+
+def requirement(package: str) -> str:
+    """A requirement line: a bare name is pinned to the version installed here; a specifier stays as given."""
+    return package if re.search(r"[<>=]", package) else f"{package}=={importlib.metadata.version(package)}"
 
 
 def package_dir(package: str) -> Path:
@@ -190,12 +188,12 @@ def package_dir(package: str) -> Path:
 
 def zip_folder(folder: Path, zip_path: Path) -> Path:
     """Zip a folder with the folder itself as the one top-level entry (so `unzip` makes that folder and spills
-    nothing beside it). Weights are stored as they are: float tensors hardly compress, and deflating 100 MB of
-    them costs seconds."""
+    nothing beside it). ONNX files are stored as they are: float weights hardly compress, and deflating 100 MB
+    of them costs seconds."""
     with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_DEFLATED) as archive:
         for path in sorted(folder.rglob("*")):
             if path.is_file():
-                stored = path.suffix in (".onnx", ".pt")
+                stored = path.suffix == ".onnx"
                 archive.write(
                     path,
                     path.relative_to(folder.parent).as_posix(),

@@ -1,4 +1,4 @@
-"""Serving trained models: ONNX Runtime on the CPU, torch when a CUDA GPU is present.
+"""Serving trained models: their ``model.onnx`` on ONNX Runtime (the CUDA provider when there is one).
 
 from cvat_bridge.serving import get_predictor, read_images
 

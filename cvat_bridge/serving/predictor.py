@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
 
-from cvat_bridge.runtime.imaging import Preprocessing
-from cvat_bridge.runtime.onnx_classifier import preprocess_batch
-from cvat_bridge.runtime.onnx_classifier import top_k as ranked_classes
+from cvat_bridge.runtime.classifier import Classifier, preprocess_batch
+from cvat_bridge.runtime.classifier import top_k as ranked_classes
 
 BATCH_SIZE = 16  # images per forward pass; bounds memory for long lists
 
@@ -36,19 +35,13 @@ class Prediction:
 
 
 class Predictor:
-    """Classes, preprocessing and a batch -> probabilities function (ONNX Runtime or torch)."""
+    """A runtime ``Classifier`` (ONNX Runtime) answering the API: labels under a threshold, top-k."""
 
-    def __init__(
-        self,
-        classes: Sequence[str],
-        preprocessing: Preprocessing,
-        probabilities: Callable[[np.ndarray], np.ndarray],
-        backend: str,
-    ) -> None:
-        self.classes = list(classes)
-        self.preprocessing = preprocessing
-        self.backend = backend  # "onnxruntime" | "onnxruntime:int8" | "torch:<device>"
-        self._probabilities = probabilities
+    def __init__(self, classifier: Classifier, backend: str) -> None:
+        self.classes = list(classifier.classes)
+        self.preprocessing = classifier.preprocessing
+        self.backend = backend  # "onnxruntime" | "onnxruntime:int8" | "onnxruntime:cuda"
+        self._probabilities = classifier.probabilities
 
     def probabilities(self, images: Sequence[Image.Image]) -> np.ndarray:
         """Class probabilities (N, classes) of RGB images (see ``runtime.imaging.open_image``)."""

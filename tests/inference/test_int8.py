@@ -13,10 +13,9 @@ from fastapi.testclient import TestClient
 from cvat_bridge.functions.render import load_source, render_function
 from cvat_bridge.ingest.registry import load_samples
 from cvat_bridge.runtime.imaging import open_image
-from cvat_bridge.runtime.onnx_classifier import OnnxClassifier
+from cvat_bridge.runtime.onnx_classifier import OnnxClassifier, cuda_available
 from cvat_bridge.services import Services
 from cvat_bridge.serving import get_predictor
-from cvat_bridge.serving.backends import cuda_available
 from cvat_bridge.training import get_model
 from tests.helpers.models import train_tiny_model
 from tests.inference.conftest import Trained, sample_images
@@ -57,7 +56,7 @@ def test_the_api_serves_the_int8_model_on_the_cpu(
     services: Services, client: TestClient, int8_model: int
 ) -> None:
     predictor = get_predictor(services, int8_model)
-    assert predictor.backend == ("torch:cuda" if cuda_available() else "onnxruntime:int8")
+    assert predictor.backend == ("onnxruntime:cuda" if cuda_available() else "onnxruntime:int8")
     files = sample_images(predictor.classes, per_class=2)
     answer = client.post(f"/api/models/{int8_model}/predict", files=upload(files))
     assert answer.status_code == 200, answer.text
@@ -91,4 +90,4 @@ def test_a_failed_quantization_keeps_the_trained_float_model(
     model = get_model(services, model_id)
     assert model.metrics["int8"] == {"error": "int8 quantization failed: Incomplete symbolic shape inference"}
     assert not (services.storage.model_dir(model_id) / "model.int8.onnx").exists()
-    assert get_predictor(services, model_id).backend in ("onnxruntime", "torch:cuda")
+    assert get_predictor(services, model_id).backend in ("onnxruntime", "onnxruntime:cuda")

@@ -10,9 +10,9 @@ from sqlalchemy import delete
 
 from cvat_bridge.db import Model
 from cvat_bridge.runtime.imaging import open_image
+from cvat_bridge.runtime.onnx_classifier import cuda_available
 from cvat_bridge.services import Services
 from cvat_bridge.serving import ModelNotFound, ModelNotReady, get_predictor
-from cvat_bridge.serving.backends import cuda_available
 from cvat_bridge.serving.registry import cache
 from tests.conftest import make_settings
 from tests.inference.conftest import Trained, add_model, sample_images
@@ -21,7 +21,7 @@ from tests.inference.conftest import Trained, add_model, sample_images
 def test_repeated_calls_reuse_the_loaded_model(trained: Trained) -> None:
     first = get_predictor(trained.services, trained.model_id)
     assert get_predictor(trained.services, trained.model_id) is first
-    assert first.backend == ("torch:cuda" if cuda_available() else "onnxruntime")
+    assert first.backend == ("onnxruntime:cuda" if cuda_available() else "onnxruntime")
 
 
 def test_rewritten_model_files_are_loaded_afresh(trained: Trained) -> None:
