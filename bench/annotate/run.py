@@ -1,13 +1,21 @@
-"""Tag a 500-frame CVAT task (on the CVAT stand-in) with one small model, two ways, and compare frames/s:
+"""Tag a 500-frame CVAT task (on the CVAT stand-in) with one small model, three ways, and compare frames/s:
 
-- bridge:    cvat-bridge's path: frames downloaded in chunks, predicted in batches, tags written in bulk;
+- bridge:    cvat-bridge's own driver (``cvat_bridge.cvat.annotate``, the service's "annotate" job): frames
+             downloaded in chunks, JPEGs decoded at a reduced scale, predicted in batches, tags written in
+             bulk;
+- cvat-sdk:  cvat-sdk's own driver, ``cvat_sdk.auto_annotation.annotate_task``, running the project's
+             function module (``cvat_bridge.cvat.cli_function``, what ``cvat-cli task auto-annotate`` runs):
+             the SDK downloads the chunks into its cache, decodes every frame at full size and calls the
+             function once per frame, then writes all tags at once;
 - per-frame: how CVAT's lambda manager drives a Nuclio function: one HTTP POST per frame with the base64
              original frame (``{"image", "threshold"}``), the function predicts that one image and answers
              ``[{"label", "type": "tag"}]``; results written back every 100 frames. Frames are read through
              the same chunk downloads (CVAT reads them from its own storage), so only the calls differ.
              The function runs in a process of its own (uvicorn), as a Nuclio function has its container.
 
-    python bench/annotate/run.py [--frames 500]   # trains a tiny model first (about a minute)
+All three decide each frame's tag with the runtime's one tag builder (``cvat_bridge.runtime.tags``).
+
+    python bench/annotate/run.py [--frames 500] [--frame-size 640x480]   # trains a tiny model first (~1 min)
 """
 
 from __future__ import annotations
@@ -23,16 +31,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+import cvat_sdk.auto_annotation as cvataa  # noqa: E402
 import httpx  # noqa: E402
-from cvat_sdk import models  # noqa: E402
+from cvat_sdk import Client, Config, models  # noqa: E402
 from cvat_sdk.core.proxies.annotations import AnnotationUpdateAction  # noqa: E402
 from fastapi import FastAPI, Request  # noqa: E402
 
+from cvat_bridge.cvat import cli_function  # noqa: E402
 from cvat_bridge.cvat.annotate import annotate_task  # noqa: E402
 from cvat_bridge.cvat.client import connect  # noqa: E402
 from cvat_bridge.cvat.frames import iter_frames  # noqa: E402
+from cvat_bridge.runtime.classifier import classify  # noqa: E402
 from cvat_bridge.runtime.imaging import open_image  # noqa: E402
 from cvat_bridge.runtime.onnx_classifier import OnnxClassifier  # noqa: E402
+from cvat_bridge.runtime.tags import frame_tag  # noqa: E402
 from cvat_bridge.services import Services, set_services  # noqa: E402
 from tests.conftest import make_settings  # noqa: E402
 from tests.helpers.images import class_image, image_bytes  # noqa: E402
@@ -78,11 +90,8 @@ def function_app(model_dir: Path) -> FastAPI:
         body = await request.json()
         data = base64.b64decode(body["image"])
         image = open_image(data, min_short_side=classifier.preprocessing.resize_size)
-        probabilities = classifier.predict_images([image])[0]
-        best = int(probabilities.argmax())
-        if probabilities[best] < body.get("threshold", 0.0):
-            return []
-        return [{"label": classifier.classes[best], "type": "tag", "attributes": []}]
+        tag = frame_tag(classify(classifier, [image])[0], classifier.classes, body.get("threshold", 0.0))
+        return [tag.to_nuclio()] if tag else []
 
     return app
 
@@ -110,17 +119,32 @@ def per_frame(client, task_id: int, function_url: str) -> int:
     return tagged
 
 
+def sdk_driver(cvat: CvatStandin, task_id: int, model_dir: Path, cache_dir: Path) -> None:
+    """cvat-sdk's own driver with the project's function module, as `cvat-cli task auto-annotate` runs it
+    (a fresh SDK cache, so its chunk downloads are counted as the bridge's are)."""
+    with Client(cvat.url, config=Config(cache_dir=cache_dir)) as client:
+        client.login((cvat.username, cvat.password))
+        function = cli_function.create(str(model_dir))
+        cvataa.annotate_task(client, task_id, function, conf_threshold=0.0)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--frames", type=int, default=500)
+    parser.add_argument("--frame-size", default="64x48", help="WxH of the JPEG frames (e.g. 640x480)")
     args = parser.parse_args()
+    size = tuple(int(side) for side in args.frame_size.lower().split("x"))
 
     work = Path(tempfile.mkdtemp(prefix="bench-annotate-"))
     cvat = CvatStandin()
-    images = [(f"frame_{i:05d}.jpg", image_bytes(class_image(CLASSES[i % 3], i))) for i in range(args.frames)]
-    tasks = {way: cvat.add_task(f"bench-{way}", images, labels=CLASSES) for way in ("bridge", "per-frame")}
+    images = [
+        (f"frame_{i:05d}.jpg", image_bytes(class_image(CLASSES[i % 3], i).resize(size)))
+        for i in range(args.frames)
+    ]
+    ways = ("bridge", "cvat-sdk", "per-frame")
+    tasks = {way: cvat.add_task(f"bench-{way}", images, labels=CLASSES) for way in ways}
     with cvat:
         settings = make_settings(
             work / "data", cvat_url=cvat.url, cvat_username=cvat.username, cvat_password=cvat.password
@@ -142,6 +166,12 @@ def main() -> None:
                 bridge["frames_tagged"],
                 time.perf_counter() - started,
             )
+            started = time.perf_counter()
+            sdk_driver(cvat, tasks["cvat-sdk"], model_dir, work / "sdk-cache")
+            results["cvat-sdk annotate_task + cli_function"] = (
+                sum(map(len, cvat.tags_by_frame(tasks["cvat-sdk"]).values())),
+                time.perf_counter() - started,
+            )
             function, function_url = start_function(model_dir)
             try:
                 started = time.perf_counter()
@@ -150,23 +180,21 @@ def main() -> None:
             finally:
                 function.terminate()
 
-    agree = sum(
-        a[:1] == b[:1]
-        for a, b in zip(
-            cvat.tags_by_frame(tasks["bridge"]).values(),
-            cvat.tags_by_frame(tasks["per-frame"]).values(),
-            strict=True,
-        )
-    )
-    print(f"\n{args.frames}-frame task, same model, same ONNX Runtime threads (1)")
+    tags = {way: cvat.tags_by_frame(task) for way, task in tasks.items()}
+    agree = {
+        way: sum(tags["bridge"].get(f, [])[:1] == tags[way].get(f, [])[:1] for f in range(args.frames))
+        for way in ways[1:]
+    }
+    print(f"\n{args.frames}-frame task ({args.frame_size} JPEGs), same model, same ONNX Runtime threads (1)")
     print(f"{'path':<44} {'tagged':>7} {'seconds':>8} {'frames/s':>9}")
     rates = []
     for name, (tagged, seconds) in results.items():
         rates.append(args.frames / seconds)
         print(f"{name:<44} {tagged:>7} {seconds:>8.2f} {rates[-1]:>9.1f}")
     print(
-        f"\nspeed-up of the bridge: {rates[0] / rates[1]:.1f}x (target >= 5x); "
-        f"both paths gave the same tag on {agree} of {args.frames} frames"
+        f"\nthe bridge's driver: {rates[0] / rates[1]:.1f}x cvat-sdk's driver (same tag on "
+        f"{agree['cvat-sdk']} of {args.frames} frames), {rates[0] / rates[2]:.1f}x per-frame calls "
+        f"(target >= 5x; same tag on {agree['per-frame']} of {args.frames} frames)"
     )
 
 

@@ -19,6 +19,7 @@ from cvat_bridge.cvat.client import CvatError, call, connect, tag_labels
 from cvat_bridge.cvat.frames import VideoTaskRefused, check_image_task, iter_frames
 from cvat_bridge.jobs.runner import JobContext, JobError
 from cvat_bridge.runtime.imaging import ImageReadError, open_image
+from cvat_bridge.runtime.tags import frame_tag
 from cvat_bridge.services import Services
 from cvat_bridge.serving import ModelNotFound, ModelNotReady, get_predictor
 
@@ -77,18 +78,17 @@ def annotate_task(
                 readable.append((frame, open_image(data, max_pixels, short_side)))
             except ImageReadError:
                 counts["frames_unreadable"] += 1
-        predictions = predictor.predict([image for _, image in readable], top_k=1, threshold=threshold)
-        for (frame, _), prediction in zip(readable, predictions, strict=True):
-            if prediction.label is None:
+        probabilities = predictor.probabilities([image for _, image in readable])
+        for (frame, _), row in zip(readable, probabilities, strict=True):
+            tag = frame_tag(row, predictor.classes, threshold)
+            if tag is None:
                 counts["frames_below_threshold"] += 1
-            elif prediction.label not in label_ids:
+            elif tag.label not in label_ids:
                 counts["frames_unmatched"] += 1
             else:
                 counts["frames_tagged"] += 1
                 new_tags.append(
-                    models.LabeledImageRequest(
-                        frame=frame, label_id=label_ids[prediction.label], source="auto"
-                    )
+                    models.LabeledImageRequest(frame=frame, label_id=label_ids[tag.label], source="auto")
                 )
         done += len(batch)
         progress(stage="predicting", frames_done=done, frames_total=len(frames), **counts)

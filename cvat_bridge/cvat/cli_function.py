@@ -14,12 +14,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import cvat_sdk.auto_annotation as cvataa
-import numpy as np
 from cvat_sdk import models
 from PIL import Image
 
+from cvat_bridge.runtime.classifier import MODEL_INFO_FILE, classify
 from cvat_bridge.runtime.imaging import to_rgb
-from cvat_bridge.runtime.onnx_classifier import MODEL_INFO_FILE, OnnxClassifier
+from cvat_bridge.runtime.onnx_classifier import OnnxClassifier
+from cvat_bridge.runtime.tags import frame_tag
 
 
 def model_dir(model: str) -> Path:
@@ -38,7 +39,8 @@ def model_dir(model: str) -> Path:
 
 
 class ClassifierFunction:
-    """One tag per frame from an exported cvat-bridge classifier (ONNX Runtime, loaded once)."""
+    """One tag per frame from an exported cvat-bridge classifier (ONNX Runtime, loaded once), decided by the
+    runtime's tag builder as in the Nuclio function and the bridge's own task tagging."""
 
     def __init__(self, model: str, threads: int = 1) -> None:
         self.classifier = OnnxClassifier(model_dir(model), threads=threads)
@@ -52,11 +54,9 @@ class ClassifierFunction:
     def detect(
         self, context: cvataa.DetectionFunctionContext, image: Image.Image
     ) -> list[models.LabeledImageRequest]:
-        probabilities = self.classifier.predict_images([to_rgb(image)])[0]
-        best = int(np.argmax(probabilities))
-        if probabilities[best] >= (context.conf_threshold or 0.0):
-            return [cvataa.tag(best)]
-        return []
+        probabilities = classify(self.classifier, [to_rgb(image)])[0]
+        tag = frame_tag(probabilities, self.classifier.classes, context.conf_threshold or 0.0)
+        return [cvataa.tag(tag.index)] if tag else []
 
 
 create = ClassifierFunction
