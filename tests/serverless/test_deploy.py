@@ -197,3 +197,7 @@ def test_switching_to_the_gpu_variant_replaces_the_cpu_function(fresh_bridge: Br
     assert gpu_config["spec"]["build"]["codeEntryAttributes"]["workDir"] == f"/{cpu_name}-gpu"
     assert gpu_config["spec"]["resources"]["limits"]["nvidia.com/gpu"] == 1
     assert set(bridge.nuclio.functions) == {f"{cpu_name}-gpu"}
+    # The GPU variant runs in the stand-in as the CPU one does (ONNX Runtime; the CPU provider without a GPU).
+    image = base64.b64encode(image_bytes(class_image("blue", 4711))).decode()
+    answer = bridge.nuclio.invoke(f"{cpu_name}-gpu", {"image": image, "threshold": 0.5})
+    assert answer.status_code == 200 and [item["label"] for item in json.loads(answer.body)] == ["blue"]

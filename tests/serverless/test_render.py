@@ -55,40 +55,44 @@ def test_function_yaml_carries_every_field_cvat_reads(gpu_function_folder: Path,
     assert spec["platform"]["attributes"]["restartPolicy"]["name"] == "always"
     requirements = function_folder / ("requirements-gpu.txt" if "gpu" in variant else "requirements.txt")
     assert requirements.name in spec["build"]["directives"]["postCopy"][0]["value"]
+    packages = [re.split(r"[<>=]", line)[0] for line in requirements.read_text().splitlines()]
     env = {item["name"]: item["value"] for item in spec["env"]}
     if variant == "function-gpu.yaml":
         assert metadata["name"].endswith("-gpu")
         assert spec["resources"]["limits"]["nvidia.com/gpu"] == 1
-        assert env["CVAT_BRIDGE_DEVICE"] == "cuda"
-        assert "torch==" in requirements.read_text()
+        assert spec["build"]["baseImage"].startswith("nvidia/cuda:") and "cudnn" in spec["build"]["baseImage"]
+        assert packages == ["numpy", "pillow", "onnxruntime-gpu"]  # ONNX Runtime's CUDA provider, no torch
     else:
-        assert env == {"CVAT_BRIDGE_DEVICE": "cpu", "CVAT_BRIDGE_THREADS": "1"}
-        assert "onnxruntime==" in requirements.read_text()
+        assert env == {"CVAT_BRIDGE_THREADS": "1"}
+        assert packages == ["numpy", "pillow", "onnxruntime"]
+        assert all("==" in line for line in requirements.read_text().splitlines())  # pinned to ours
 
 
-def test_folder_holds_the_artifacts_and_the_runtime_copy(
+def test_folder_is_main_the_runtime_and_the_model_files(
     function_folder: Path, gpu_function_folder: Path, bridge: Bridge
 ) -> None:
+    """The shape of CVAT's own ONNX functions: no trainer, torch code or torch weights in either variant."""
     model_dir = bridge.services.storage.model_dir(bridge.v1)
     runtime = Path(__file__).resolve().parents[2] / "cvat_bridge" / "runtime"
+    common = {"main.py", "README.md", "function.yaml", "requirements.txt", "cvat_bridge", "model"}
+    assert {path.name for path in function_folder.iterdir()} == common
+    assert {path.name for path in gpu_function_folder.iterdir()} == common | {
+        "function-gpu.yaml",
+        "requirements-gpu.txt",
+    }
     for folder in (function_folder, gpu_function_folder):
+        assert sorted(path.name for path in (folder / "model").iterdir()) == ["model.json", "model.onnx"]
         for name in ("model.json", "model.onnx"):
             assert (folder / "model" / name).read_bytes() == (model_dir / name).read_bytes()
+        copied = sorted(path.name for path in (folder / "cvat_bridge" / "runtime").iterdir())
+        assert copied == sorted(source.name for source in runtime.glob("*.py"))
         for source in runtime.glob("*.py"):
             assert (folder / "cvat_bridge" / "runtime" / source.name).read_text() == source.read_text()
-        assert (folder / "main.py").is_file() and (folder / "function.yaml").is_file()
-    # The GPU function builds the model in torch; the CPU one (ONNX Runtime) has no torch code nor weights.
-    weights = (gpu_function_folder / "model" / "weights.pt").read_bytes()
-    assert weights == (model_dir / "weights.pt").read_bytes()
-    gpu_only = [
-        "model/weights.pt",
-        "trainer",
-        "torch_classifier.py",
-        "requirements-gpu.txt",
-        "function-gpu.yaml",
-    ]
-    assert [name for name in gpu_only if not (gpu_function_folder / name).exists()] == []
-    assert [name for name in gpu_only if (function_folder / name).exists()] == []
+        assert sorted(path.name for path in (folder / "cvat_bridge").iterdir()) == ["__init__.py", "runtime"]
+        code = "\n".join(path.read_text() for path in folder.rglob("*.py"))
+        assert not re.search(r"^\s*(import|from)\s+(torch|torchvision|timm|trainer)\b", code, re.MULTILINE)
+        requirements = "".join(path.read_text() for path in folder.glob("requirements*.txt"))
+        assert not re.search(r"^(torch|torchvision|timm)\b", requirements, re.MULTILINE)
 
 
 @pytest.mark.parametrize(
@@ -203,10 +207,12 @@ def test_cli_export_writes_the_folder(
     config = yaml.safe_load((target / "function.yaml").read_text())
     assert config["metadata"]["annotations"]["version"] == 2
     assert (target / "model" / "model.onnx").is_file() and not (target / "model" / "weights.pt").exists()
+    assert not (target / "trainer").exists()
     gpu_folder = str(tmp_path / "gpu")
     gpu = CliRunner().invoke(cli, ["function", "export", str(bridge.v2), gpu_folder, "--variant", "gpu"])
     assert gpu.exit_code == 0 and f"--file {tmp_path / 'gpu'}/function-gpu.yaml" in gpu.output, gpu.output
-    assert (tmp_path / "gpu" / "model" / "weights.pt").is_file()
+    assert (tmp_path / "gpu" / "function-gpu.yaml").is_file()
+    assert not (tmp_path / "gpu" / "model" / "weights.pt").exists()
     again = CliRunner().invoke(cli, ["function", "export", str(bridge.v2), str(target)])
     assert again.exit_code != 0 and "exists already" in again.output
     unknown = CliRunner().invoke(cli, ["function", "export", "999999", str(tmp_path / "other")])
