@@ -1,15 +1,23 @@
-"""Tagging a CVAT task with a trained model: the bridge's batched job, and the cvat-cli function module."""
+"""Tagging a CVAT task with a trained model: the bridge's batched job, the cvat-cli function module, and the
+same tags from every path into CVAT."""
 
 from __future__ import annotations
 
+import base64
+import json
+
+import cvat_sdk.auto_annotation as cvataa
+import nuclio_sdk
 import numpy as np
 import pytest
 from cvat_cli.__main__ import main as cvat_cli
 from fastapi.testclient import TestClient
 
 from cvat_bridge.api.app import create_app
+from cvat_bridge.cvat import cli_function
 from cvat_bridge.cvat.annotate import AnnotateRefused, annotate_task
 from cvat_bridge.cvat.client import connect
+from cvat_bridge.functions.render import load_source, render_function
 from cvat_bridge.runtime.imaging import open_image
 from cvat_bridge.runtime.onnx_classifier import OnnxClassifier
 from cvat_bridge.services import Services
@@ -17,6 +25,7 @@ from tests.conftest import API_TOKEN
 from tests.cvat.conftest import frames
 from tests.helpers.jobs import wait_for_api_job
 from tests.standins.cvat import CvatStandin
+from tests.standins.nuclio import load_handler
 
 pytestmark = pytest.mark.slow  # trains a tiny model once per session (about a minute on 2 busy cores)
 COLOURS = ["red", "green", "blue"] * 4  # frame i shows COLOURS[i]
@@ -133,3 +142,37 @@ def test_cvat_cli_function_module(
     bad = [*argv[:-1], "model=str:/no/such/model"]
     with pytest.raises(ValueError, match="no trained model there"):
         cvat_cli(bad)
+
+
+def test_the_three_paths_into_cvat_give_the_same_tags(
+    model_services: Services, cvat: CvatStandin, trained_data_dir, tmp_path
+) -> None:
+    """The bridge's driver, cvat-sdk's driver running cli_function, and the Nuclio function answer each
+    frame with the same tag (or none), at a threshold that leaves some frames untagged: one tag builder."""
+    data_dir, model_id = trained_data_dir
+    images = frames(COLOURS, seed=11)
+    probabilities = OnnxClassifier(data_dir / "models" / str(model_id)).predict_images(
+        [open_image(data) for _, data in images]
+    )
+    confidences = np.unique(probabilities.max(1))  # sorted, distinct
+    middle = len(confidences) // 2
+    threshold = float(confidences[middle - 1] + confidences[middle]) / 2  # no frame sits on it
+    bridge_task, sdk_task = (cvat.add_task(name, images, labels=COLOURS[:3]) for name in ("bridge", "sdk"))
+
+    _annotate(model_services, model_id=model_id, task_id=bridge_task, threshold=threshold)
+    with connect(model_services.settings) as client:
+        function = cli_function.create(str(data_dir / "models" / str(model_id)))
+        cvataa.annotate_task(client, sdk_task, function, conf_threshold=threshold)
+    folder = render_function(load_source(model_services, model_id), tmp_path / "function")
+    handler = load_handler(folder, unique="three_paths_function")
+    nuclio = {}
+    for frame, (_, data) in enumerate(images):
+        body = {"image": base64.b64encode(data).decode(), "threshold": threshold}
+        answer = json.loads(handler(nuclio_sdk.Event(body=body, content_type="application/json")).body)
+        if answer:
+            nuclio[frame] = [(item["label"], "auto") for item in answer]
+
+    bridge = cvat.tags_by_frame(bridge_task)
+    assert 0 < len(bridge) < len(images)  # the threshold leaves some frames untagged
+    assert cvat.tags_by_frame(sdk_task) == bridge
+    assert nuclio == bridge
