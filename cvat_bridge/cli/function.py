@@ -25,7 +25,7 @@ def function() -> None:
     type=click.Choice(list(VARIANTS)),
     default="cpu",
     show_default=True,
-    help="cpu: ONNX Runtime; gpu: torch on CUDA (adds the torch weights and function-gpu.yaml)",
+    help="cpu: ONNX Runtime (CPU provider); gpu: adds function-gpu.yaml (onnxruntime-gpu, CUDA provider)",
 )
 def export(model: str, folder: Path, variant: str) -> None:
     """Write MODEL's function folder into DIR (which must not exist yet); MODEL: an id, or a name (its
