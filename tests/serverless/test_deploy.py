@@ -35,7 +35,8 @@ def deploy_and_wait(bridge: Bridge, model_id: int, timeout: float = 120) -> dict
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         state = api(bridge, "GET", f"/models/{model_id}/deployment").json()
-        if state["state"] != "deploying":
+        # The deployment's state is recorded just before its job's outcome: wait for both.
+        if state["state"] != "deploying" and state["job"]["status"] not in ("queued", "running"):
             return state
         time.sleep(0.3)
     raise AssertionError(f"deployment of model {model_id} did not finish: {state}")
