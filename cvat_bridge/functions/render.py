@@ -45,9 +45,8 @@ REQUIREMENTS = {
 }
 PACKAGES = {"cvat_bridge/runtime": "cvat_bridge.runtime"}  # folder -> package copied
 NAME_PREFIX = "cvat-bridge"
-GPU_ONLY = frozenset(
-    {"function-gpu.yaml", "requirements-gpu.txt"}
-)  # what only the GPU variant's folder holds
+# What only the GPU variant's folder holds: both serve the same runtime and model files.
+GPU_ONLY = frozenset({"function-gpu.yaml", "requirements-gpu.txt"})
 MAX_NAME_LENGTH = 63  # a DNS-1123 label, as Kubernetes-style names must be
 
 
