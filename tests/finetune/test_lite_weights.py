@@ -12,7 +12,6 @@ from skimage.data import coffee
 from cvat_bridge.runtime.imaging import preprocess
 from trainer import lite_weights
 from trainer.catalogue import get_architecture
-from trainer.weights import available_weights
 
 ESPRESSO = 967  # ImageNet-1k class index
 
@@ -28,7 +27,7 @@ def test_package_weights_load_strictly_into_timm(size: int) -> None:
     result = model.load_state_dict(renamed, strict=True)
     assert not result.missing_keys and not result.unexpected_keys
     assert torch.equal(model.classifier.weight, original["_fc.weight"])
-    assert available_weights(spec) == (found.source, found.path)
+    assert spec.available_weights() == (found.source, found.path)
 
 
 def test_coffee_photo_is_espresso_through_our_preprocessing() -> None:

@@ -13,7 +13,7 @@ import torch
 from cvat_bridge.runtime.imaging import INTERPOLATIONS
 from trainer.catalogue import catalogue, get_architecture
 from trainer.timm_models import TIMM_ARCHITECTURES
-from trainer.weights import WeightsMissing, add_weights_file, available_weights
+from trainer.weights import WeightsMissing, add_weights_file
 
 REQUIRED = {
     "tf_efficientnet_lite0",
@@ -81,7 +81,7 @@ def test_vit_takes_its_native_size_only() -> None:
 
 def test_missing_weights_name_the_file_and_folder(torch_home: Path) -> None:
     spec = get_architecture("timm/convnext_nano")
-    assert available_weights(spec) is None
+    assert spec.available_weights() is None
     with pytest.raises(WeightsMissing) as error:
         spec.build(2, pretrained=True)
     message = str(error.value)
@@ -96,7 +96,7 @@ def test_weights_added_by_the_user_are_found_and_loaded(torch_home: Path, tmp_pa
     assert target.parent == torch_home / "hub" / "checkpoints"
 
     spec = get_architecture("timm/mobilenetv4_conv_small")
-    assert available_weights(spec) == ("cache", str(target))
+    assert spec.available_weights() == ("cache", str(target))
     model = spec.build(3, pretrained=True)
     assert torch.equal(model.conv_stem.weight, donor.conv_stem.weight)
     assert model.get_classifier().out_features == 3

@@ -32,10 +32,10 @@ from tests.helpers.models import (
 )
 from trainer import artifacts
 from trainer.artifacts import load_torch_model
+from trainer.catalogue import TorchvisionArchitecture, get_architecture
 from trainer.config import TrainSettings
 from trainer.distributed import ShardedSampler, fine_tune_distributed
 from trainer.engine import fine_tune
-from trainer.torchvision_models import TorchvisionArchitecture
 
 # 15 images per class, 30% of them for validation: a val split of odd size (shares of 8 and 7 images).
 PER_CLASS = 15
@@ -165,7 +165,7 @@ class GroupNormResNet18(TorchvisionArchitecture):
     """resnet18 with GroupNorm for BatchNorm: no batch statistics, so 2 processes must compute what 1 does."""
 
     def __init__(self) -> None:
-        super().__init__("resnet18")
+        super().__init__(get_architecture("resnet18").entry)
 
     def build_pretrained(self, pretrained: bool, download: bool = True) -> nn.Module:
         return torchvision.models.resnet18(norm_layer=lambda c: nn.GroupNorm(1, c))  # random weights
