@@ -13,6 +13,10 @@ MAX_FIELD_BYTES = 64 * 1024  # one non-file field of an upload form
 FORM_ROOM = MAX_FORM_FIELDS * MAX_FIELD_BYTES  # room in an upload's body for its fields and part headers
 MAX_REPORT_ITEMS = 200  # report lists (skipped files, duplicate groups) are cut here; their totals are kept
 MAX_GROUP_PATHS = 20  # paths listed per duplicate group (its size is kept)
+# Pixels of one image by default (Settings.max_image_pixels; a /predict request: 4x this). The Nuclio function
+# cannot import this module: runtime/imaging.py keeps DEFAULT_MAX_PIXELS, tests/test_ids_and_limits.py
+# checks that they agree.
+MAX_IMAGE_PIXELS = 64_000_000
 
 
 def name_problem(name: str) -> str | None:

@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from cvat_bridge.runtime.imaging import DEFAULT_MAX_PIXELS
+from cvat_bridge.limits import MAX_IMAGE_PIXELS
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"  # the CLI's and its job processes' logs
 
@@ -29,10 +29,10 @@ class Settings(BaseSettings):
     max_uncompressed_bytes: int = 8 * 1024**3
     max_files: int = 200_000
     max_compression_ratio: float = 200.0
-    max_image_pixels: int = DEFAULT_MAX_PIXELS  # one image
+    max_image_pixels: int = MAX_IMAGE_PIXELS  # one image
     max_predict_files: int = 64  # files in one /predict request
     max_predict_file_bytes: int = 32 * 1024**2  # one file of a /predict request
-    max_predict_pixels: int = 4 * DEFAULT_MAX_PIXELS  # the images of one /predict request together
+    max_predict_pixels: int = 4 * MAX_IMAGE_PIXELS  # the images of one /predict request together
 
     staging_max_age_seconds: float = 6 * 3600  # older leftovers of crashed imports are swept at start
 

@@ -1,7 +1,8 @@
 """Models in the registry: start a training (Model + Job rows), run it (the "train" job: collection ->
 trainer -> artifacts in models/<id>/), read, list and delete them.
 
-The trainer (torch) is imported inside the functions that need it, so importing this module stays cheap.
+Validating and queueing a training reads the static catalogue and the settings (no torch: the API process
+never imports it); the trainer proper is imported inside the job, in the worker.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from cvat_bridge.limits import MAX_ID, MAX_NAME_LENGTH, name_problem
 from cvat_bridge.services import Services
 from cvat_bridge.storage import Storage
 from trainer.artifacts import CHECKPOINT
+from trainer.catalogue import UnknownArchitecture, get_architecture
+from trainer.config import TrainSettings
 
 log = logging.getLogger(__name__)
 
@@ -71,9 +74,6 @@ def create_training(
     settings: dict[str, Any] | None = None,
 ) -> Model:
     """Validate the request and record the Model (next version of name) with its queued "train" Job."""
-    from trainer.catalogue import UnknownArchitecture, get_architecture
-    from trainer.config import TrainSettings
-
     name = (name or "").strip()
     if problem := "empty" if not name else name_problem(name):
         raise TrainingRequestError(
@@ -107,8 +107,6 @@ def create_training(
 def training_warnings(model: Model) -> list[str]:
     """What the user should know before this training runs (it runs all the same): e.g. an image size far
     below the architecture's own."""
-    from trainer.catalogue import get_architecture
-
     warning = get_architecture(model.architecture).size_warning(model.settings["image_size"])
     return [warning] if warning else []
 
@@ -223,9 +221,7 @@ def run_training_job(ctx: JobContext) -> dict[str, Any]:
 
 def _train(ctx: JobContext) -> dict[str, Any]:
     from trainer import artifacts
-    from trainer.catalogue import UnknownArchitecture, get_architecture
     from trainer.checkpoint import NoCheckpoint
-    from trainer.config import TrainSettings
     from trainer.data import TrainData
     from trainer.distributed import fine_tune_distributed, resolve_processes
     from trainer.engine import TrainingError, fine_tune

@@ -15,7 +15,8 @@ import pytest
 from cvat_bridge.auth import function_download_token, model_download_token
 from cvat_bridge.db import Model
 from cvat_bridge.jobs.store import claim_job, create_job, finish_job
-from cvat_bridge.limits import MAX_GROUP_PATHS, MAX_NAME_LENGTH
+from cvat_bridge.limits import MAX_GROUP_PATHS, MAX_IMAGE_PIXELS, MAX_NAME_LENGTH
+from cvat_bridge.runtime.imaging import DEFAULT_MAX_PIXELS
 from cvat_bridge.services import Services, set_services
 from tests.collections.zips import class_files, jpeg
 from tests.conftest import API_TOKEN, LiveServer, _close, make_settings
@@ -171,6 +172,18 @@ def test_names_past_the_limits_get_the_same_answer_on_both_databases(bridge: Bri
         http.post("/api/collections", files={"file": ("x.zip", b"")}, data={"name": "n" * 201}).status_code
         == 422
     )
+
+
+def test_the_pixel_limit_is_written_in_limits_and_in_the_import_free_runtime_only() -> None:
+    assert DEFAULT_MAX_PIXELS == MAX_IMAGE_PIXELS
+    root = Path(__file__).resolve().parents[1]
+    written = {
+        path.relative_to(root).as_posix()
+        for folder in ("cvat_bridge", "trainer", "serverless")
+        for path in (root / folder).rglob("*.py")
+        if f"{MAX_IMAGE_PIXELS:_}" in path.read_text() or str(MAX_IMAGE_PIXELS) in path.read_text()
+    }
+    assert written == {"cvat_bridge/limits.py", "cvat_bridge/runtime/imaging.py"}
 
 
 def test_a_flood_of_form_fields_is_refused(bridge: Bridge) -> None:

@@ -1,4 +1,4 @@
-"""/api/architectures: the catalogue of fine-tunable models with their details."""
+"""/api/architectures: the catalogue of fine-tunable models with their details (static data: no torch)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,13 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from trainer.catalogue import catalogue
+
 router = APIRouter(tags=["architectures"])
 
 
 @router.get("/architectures")
 def list_architectures() -> list[dict[str, Any]]:
-    """Every architecture: source, parameters, GFLOPs, ImageNet acc@1/acc@5, native size, weights file."""
-    from trainer.catalogue import catalogue
-
+    """Every architecture: source, parameters, GFLOPs, ImageNet acc@1/acc@5, native size, preprocessing,
+    weights file (and whether this machine has it)."""
     return catalogue()
