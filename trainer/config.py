@@ -54,7 +54,7 @@ class TrainSettings(BaseModel):
     )
     freeze_batchnorm: bool = Field(False, description="BatchNorm keeps its pretrained statistics")
     int8: bool = Field(
-        False, description="also export model.int8.onnx (calibrated on train images): ~3x faster on a CPU"
+        False, description="also export model.int8.onnx (calibrated on train images), served on a CPU"
     )
     num_workers: int | None = Field(
         None, ge=0, le=64, description="data loader processes; default: automatic"

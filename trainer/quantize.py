@@ -3,8 +3,7 @@
 ONNX Runtime's static quantization: QDQ format, int8 weights per output channel, uint8 activations whose
 ranges come from calibration batches of train images (evaluation transform). The copy is checked on the
 validation images against the float model: its accuracy and its top-1 agreement with the float model are
-returned for the metrics. Speed: resnet18 at 224 px, one CPU thread, 10 ms against 34 ms for the float
-model (bench/predict).
+returned for the metrics. Its speed against the float model: bench/predict, figures in the README.
 """
 
 from __future__ import annotations
