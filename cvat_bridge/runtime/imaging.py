@@ -68,7 +68,7 @@ def open_image(
     ``min_short_side``: a JPEG whose short side is at least twice this is decoded at 1/2, 1/4 or 1/8 scale
     (libjpeg's DCT scaling), its short side kept at least this long. Evaluation and serving pass the resize
     size (``Preprocessing.resize_size``): a large frame reads faster (bench/predict, README), and the model
-    input differs from a full decode's only as two good downscaling filters differ. Other formats decode fully.
+    input differs from a full decode's only as two good downscaling filters do. Other formats decode fully.
     """
     if isinstance(source, bytes):
         source = io.BytesIO(source)
