@@ -29,7 +29,7 @@ class Prediction:
     top_k: list[ClassScore]
 
     def to_dict(self) -> dict:
-        """The API's answer for one image (by hand: ``dataclasses.asdict`` deep-copies, 20x slower)."""
+        """The API's answer for one image (by hand: ``dataclasses.asdict`` deep-copies, far slower)."""
         top_k = [{"label": score.label, "confidence": score.confidence} for score in self.top_k]
         return {"label": self.label, "confidence": self.confidence, "top_k": top_k}
 
