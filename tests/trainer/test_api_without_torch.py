@@ -29,13 +29,10 @@ def test_serve_answers_catalogue_and_trainings_without_torch(tmp_path: Path) -> 
         assert architectures["resnet18"]["num_params"] == 11_689_512
         assert architectures["timm/convnext_nano"]["preprocessing"]["interpolation"] == "bicubic"
 
-        refused = served.client.post(
-            "/api/models",
-            json={"name": "x", "collection_id": 1, "architecture": "timm/vit_small_patch16_224"}
-            | {"image_size": 160},
-        )
-        assert refused.status_code == 422 and "224x224 images only" in refused.text
         body = {"name": "small", "collection_id": uploaded.json()["id"], "architecture": "resnet18"}
+        vit = {**body, "architecture": "timm/vit_small_patch16_224", "image_size": 160}
+        refused = served.client.post("/api/models", json=vit)
+        assert refused.status_code == 422 and "224x224 images only" in refused.text
         settings = {"epochs": 1, "image_size": 32, "pretrained": False, "num_workers": 0}
         created = served.client.post("/api/models", json={**body, **settings})
         assert created.status_code == 202, created.text
