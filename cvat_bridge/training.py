@@ -241,6 +241,7 @@ def _train(ctx: JobContext) -> dict[str, Any]:
     index = {label: position for position, label in enumerate(samples.classes)}
     data = TrainData(
         classes=samples.classes,
+        root=str(services.storage.collection_dir(collection.id)),
         **{
             split: [(str(path), index[label]) for path, label in samples.samples.get(split, [])]
             for split in ("train", "val", "test")

@@ -25,6 +25,7 @@ CONFUSION_PNG = "confusion_matrix.png"
 CURVES_PNG = "training_curves.png"
 PER_CLASS_PNG = "per_class_metrics.png"
 SPLIT = "split.json"
+PREDICTIONS = "predictions.json"
 
 # What serving reads (the API's predictor, the Nuclio function): model.int8.onnx only where it was made.
 SERVED = (MODEL_JSON, ONNX, ONNX_INT8, WEIGHTS)
@@ -42,6 +43,7 @@ ARTIFACTS: dict[str, str] = {
     CURVES_PNG: "image/png",
     PER_CLASS_PNG: "image/png",
     SPLIT: "application/json",
+    PREDICTIONS: "application/json",
 }
 
 

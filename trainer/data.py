@@ -27,6 +27,7 @@ class TrainData:
     train: list[Sample]
     val: list[Sample]
     test: list[Sample]
+    root: str | None = None  # the collection's folder: predictions.json names images relative to it
 
 
 class ImageDataset(Dataset):

@@ -54,9 +54,11 @@ from trainer.metrics import (
     plot_confusion_matrix,
     plot_per_class_metrics,
     plot_training_curves,
+    prediction_rows,
 )
 from trainer.probe import ProbeChoice
 from trainer.recipe import Recipe
+from trainer.steplosses import StepLosses
 
 Report = Callable[..., None]
 REPORT_EVERY_SECONDS = 1.0
@@ -330,6 +332,7 @@ def _fit(run: _Run, resumed: Resumed | None = None) -> tuple[dict[str, Any], lis
                 "val_accuracy": val_accuracy,
                 "seconds": time.monotonic() - epoch_start,
                 "images_per_second": images_per_second,
+                "step_losses": run.step.losses.take(),
             }
         )
 
@@ -375,6 +378,7 @@ def _probe_epoch(run: _Run) -> dict[str, Any]:
     run.decisions["probe_head"] = {
         "chosen": run.probe.name,
         "cv_losses": run.probe.cv_losses,
+        "val_loss": val_loss,
         "val_accuracy": accuracy,
     }
     if run.placement.writes_files:
@@ -403,6 +407,7 @@ def _finalise(run: _Run, best: dict[str, Any], history: list[dict[str, Any]]) ->
     _, logits, labels = evaluate(model, run.val_loader, device)
     metrics = classification_metrics(logits, labels, data.classes)
     metrics["baseline"] = majority_baseline(data.train, labels, logits, data.classes)
+    artifacts.write_json(out_dir / artifacts.PREDICTIONS, prediction_rows(data, logits, labels))
     if data.test:
         test_loader = make_loader(
             eval_dataset(data.test, run.preprocessing), run.settings.batch_size, run.workers
@@ -461,6 +466,7 @@ class StepContext:
     device: Device
     progress: _Progress
     check_cancelled: Callable[[], None]
+    losses: StepLosses = field(default_factory=StepLosses)  # this epoch's, for its history row
 
 
 class WarmupCosine:
@@ -494,7 +500,9 @@ def train_one_epoch(model: nn.Module, step: StepContext, epoch: int) -> tuple[fl
         step.scheduler.step()
 
         batch = labels.shape[0]
-        total_loss += loss.item() * batch
+        batch_loss = loss.item()
+        total_loss += batch_loss * batch
+        step.losses.add(epoch, batch_index, len(step.loader), batch_loss)
         seen += batch
         images_per_second = seen / max(time.monotonic() - start, 1e-9)
         step.progress.step(epoch, batch_index, total_loss / seen, images_per_second)

@@ -14,6 +14,8 @@ import numpy as np
 if TYPE_CHECKING:  # matplotlib is imported where it is used
     from matplotlib.figure import Figure
 
+    from trainer.data import TrainData
+
 from trainer import artifacts
 
 
@@ -78,6 +80,23 @@ def majority_baseline(
         "beats_baseline": not problems,
         "problems": problems,
     }
+
+
+def prediction_rows(data: TrainData, logits: np.ndarray, labels: np.ndarray) -> list[dict[str, Any]]:
+    """predictions.json: per validation image (in data.val's order) its path (relative to ``data.root`` when
+    given), true and predicted class and the predicted class's softmax probability (4 digits)."""
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    probabilities = np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True)
+    predicted = probabilities.argmax(axis=1)
+    return [
+        {
+            "path": Path(path).relative_to(data.root).as_posix() if data.root else path,
+            "true": data.classes[int(true)],
+            "predicted": data.classes[int(guess)],
+            "confidence": round(float(probabilities[index, guess]), 4),
+        }
+        for index, ((path, _), true, guess) in enumerate(zip(data.val, labels, predicted, strict=True))
+    ]
 
 
 # Plots: class names are shown as they are (never read as mathtext: a class may be named "$x^$"), long ones
