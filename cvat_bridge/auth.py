@@ -55,9 +55,20 @@ def function_download_token(api_token: str, model_id: int, created_at: dt.dateti
     creation time under the API token): what a Nuclio build is given, so the dashboard, which shows build
     specs, never holds the API token. It dies with its model (another model never has the same id and
     creation time); changing the API token retires every download token."""
+    return _scoped_token(api_token, "function-zip", model_id, created_at)
+
+
+def thumbnail_token(api_token: str, collection_id: int, created_at: dt.datetime) -> str:
+    """A token that reads one collection's thumbnails and nothing else, for the pages' ``<img>`` URLs (an
+    image request cannot carry the bearer header); it dies with its collection, like a download token."""
+    return _scoped_token(api_token, "thumbnails", collection_id, created_at)
+
+
+def _scoped_token(api_token: str, scope: str, row_id: int, created_at: dt.datetime) -> str:
+    """An HMAC under the API token of a scope, a row's id and its creation time."""
     moment = created_at if created_at.tzinfo else created_at.replace(tzinfo=dt.UTC)  # SQLite: naive UTC
     created = moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
-    message = f"function-zip:{model_id}:{created}".encode()
+    message = f"{scope}:{row_id}:{created}".encode()
     return hmac.new(api_token.encode(), message, hashlib.sha256).hexdigest()
 
 

@@ -23,6 +23,7 @@ from cvat_bridge.web.headers import SecurityHeaders
 
 # Each module defines `router`; all of them sit under /api, behind the token (api.gate.ApiGate), except the
 # routes declared open: health, and the function zip download (it also takes its model's download token).
+# The thumbnails (api/images.py) are open too: they take their collection's thumbnail token or the API token.
 API_ROUTERS = (
     "cvat_bridge.api.health",
     "cvat_bridge.api.collections",
@@ -32,6 +33,7 @@ API_ROUTERS = (
     "cvat_bridge.api.jobs",
     "cvat_bridge.api.cvat",
     "cvat_bridge.api.functions",
+    "cvat_bridge.api.images",
 )
 
 

@@ -34,6 +34,7 @@ from cvat_bridge.ingest.registry import (
 from cvat_bridge.limits import MAX_REPORT_ITEMS
 from cvat_bridge.services import Services
 from cvat_bridge.storage import Storage
+from cvat_bridge.thumbnails import keep_skipped_thumbnail
 
 CHUNK = 1024**2
 MAX_WORKERS = 4
@@ -69,11 +70,14 @@ def import_zip(
             members = checked_members(archive, ArchiveLimits.from_settings(services.settings))
             layout, to_examine, skipped = _sort_out(members)
             images, formats = [], Counter()
+            max_pixels = services.settings.max_image_pixels
             # closing(): the threads have stopped before anything below (or the cleanup) touches staging
             with closing(_examine_all(services, archive, to_examine, staging)) as results:
                 for done, result in enumerate(results, 1):
                     if result.skipped is not None:
-                        (staging / result.member.path).unlink(missing_ok=True)
+                        source = staging / result.member.path
+                        keep_skipped_thumbnail(staging, len(skipped), source, max_pixels)
+                        source.unlink(missing_ok=True)
                         skipped.append(_skip(result.member.path, result.skipped.kind, result.skipped.reason))
                     else:
                         images.append(_imported(result, layout.placements[result.member.path]))
