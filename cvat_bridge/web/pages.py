@@ -22,6 +22,11 @@ PAGES = {
     "/models": ("models.html", "Models"),
     "/inference": ("inference.html", "Inference"),
 }
+# Pages reached by links (not in the navigation): path -> (template, the navigation entry they belong to).
+LINKED_PAGES = {
+    "/collections/{collection_id}": ("collection.html", "Collections"),  # its images, report files
+    "/compare": ("compare.html", "Models"),  # two models side by side
+}
 
 
 def mount_pages(app: FastAPI) -> None:
@@ -31,7 +36,7 @@ def mount_pages(app: FastAPI) -> None:
     def home() -> RedirectResponse:
         return RedirectResponse("/collections")
 
-    for path, (template, title) in PAGES.items():
+    for path, (template, title) in {**PAGES, **LINKED_PAGES}.items():
         app.add_api_route(
             path,
             _page(template, title),

@@ -3,54 +3,74 @@
 "use strict";
 
 let shownDeploymentFor = null;
+let shownResultsFor = null;  // the results are rebuilt only when they change (keeps focus, hover, opened cells)
 
-// A small SVG line chart: series = [{name, color, values}], x = epochs 1..n.
-function lineChart(title, series, yMax) {
-  const width = 420, height = 220, pad = 36;
-  const n = Math.max(...series.map((s) => s.values.length), 1);
-  const top = yMax ?? Math.max(1e-9, ...series.flatMap((s) => s.values));
-  const x = (i) => pad + (n === 1 ? (width - 2 * pad) / 2 : (i * (width - 2 * pad)) / (n - 1));
-  const y = (v) => height - pad - (v / top) * (height - 2 * pad);
-  const ns = "http://www.w3.org/2000/svg";
-  const svg = document.createElementNS(ns, "svg");
-  svg.setAttribute("width", width); svg.setAttribute("height", height);
-  svg.setAttribute("role", "img"); svg.setAttribute("aria-label", title);
-  const add = (tag, attrs, text) => {
-    const node = document.createElementNS(ns, tag);
-    for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
-    if (text !== undefined) node.textContent = text;
-    svg.append(node);
-  };
-  add("line", { x1: pad, y1: height - pad, x2: width - pad, y2: height - pad, stroke: "#999" });
-  add("line", { x1: pad, y1: pad, x2: pad, y2: height - pad, stroke: "#999" });
-  add("text", { x: 4, y: pad, "font-size": 11 }, top.toPrecision(2));
-  add("text", { x: 4, y: height - pad, "font-size": 11 }, "0");
-  add("text", { x: width / 2, y: height - 8, "font-size": 11, "text-anchor": "middle" }, `epoch (1–${n})`);
-  for (const s of series) {
-    const points = s.values.map((v, i) => `${x(i)},${y(v)}`).join(" ");
-    add("polyline", { points, fill: "none", stroke: s.color, "stroke-width": 2 });
-    s.values.forEach((v, i) => add("circle", { cx: x(i), cy: y(v), r: 2.5, fill: s.color }));
+// A line to copy (a <pre> and a Copy button).
+function copyLine(id, text) {
+  const pre = el("pre", { id }, text);
+  const button = el("button", { class: "secondary", type: "button", "aria-label": `Copy: ${text}`, onclick: async () => {
+    try { await navigator.clipboard.writeText(text); button.textContent = "Copied"; }
+    catch { getSelection().selectAllChildren(pre); button.textContent = "Selected: Ctrl+C"; }
+    setTimeout(() => { button.textContent = "Copy"; }, 2000);
+  } }, "Copy");
+  return el("div", { class: "copy-line" }, pre, button);
+}
+
+// What the model is: its collection (linked), every setting, and how to use it (Inference, curl, CLI, compare).
+function modelContext(model) {
+  const collection = el("span", { id: "detail-collection" }, model.collection_id ? `#${model.collection_id}` : "– (deleted)");
+  if (model.collection_id) {
+    api(`/collections/${model.collection_id}`).then((c) => collection.replaceChildren(
+      el("a", { href: `/collections/${c.id}` }, `${c.name} v${c.version}`), ` (#${c.id}, ${c.num_images} images)`))
+      .catch(() => collection.replaceChildren(`#${model.collection_id} (deleted)`));
   }
-  return el("div", { class: "chart" }, el("strong", {}, title), el("div", {}, svg),
-    el("div", { class: "legend" }, series.map((s) => el("span", { style: `color:${s.color}` }, `■ ${s.name} `))));
+  const settings = Object.entries(model.settings || {}).sort(([a], [b]) => a.localeCompare(b));
+  const parts = [
+    el("dl", { class: "facts", id: "detail-context" },
+      el("dt", {}, "Collection"), el("dd", {}, collection),
+      el("dt", {}, "Classes"), el("dd", {}, (model.classes || []).join(", ")),
+      el("dt", {}, "Created"), el("dd", {}, new Date(model.created_at).toLocaleString())),
+    el("details", { id: "detail-settings" }, el("summary", {}, `Settings (${settings.length})`),
+      el("table", {}, el("tbody", {}, settings.map(([key, value]) =>
+        el("tr", {}, el("th", { scope: "row" }, key), el("td", {}, value === null ? "automatic" : String(value))))))),
+  ];
+  if (model.status === "succeeded") {
+    parts.push(el("p", { class: "row" },
+      el("a", { id: "try-it", href: `/inference?model=${model.id}` }, "Try it on the Inference page"),
+      el("a", { id: "compare-link", href: `/compare?a=${model.id}` }, "Compare with another model")));
+    const curl = `curl -H "Authorization: Bearer $TOKEN" -F file=@image.jpg ${location.origin}/api/models/${model.id}/predict`;
+    parts.push(copyLine("curl-line", curl), copyLine("cli-line", `cvat-bridge predict ${model.id} image.jpg`));
+  }
+  return parts;
 }
 
-function curves(history) {
-  if (!history || !history.length) return null;
-  return el("div", { class: "charts" },
-    lineChart("Loss", [
-      { name: "train", color: "#2463eb", values: history.map((e) => e.train_loss) },
-      { name: "validation", color: "#c62828", values: history.map((e) => e.val_loss) },
-    ]),
-    lineChart("Validation accuracy", [{ name: "val accuracy", color: "#1a7f37", values: history.map((e) => e.val_accuracy) }], 1));
-}
-
-function confusionTable(confusion) {
+// Each cell is a button: it shows the validation images of that cell (true row, predicted column) below.
+function confusionTable(model, confusion) {
   const labels = confusion.labels;
-  return el("table", { class: "confusion", id: "confusion-matrix" },
-    el("thead", {}, el("tr", {}, el("th", {}, "true \\ predicted"), labels.map((l) => el("th", {}, l)))),
-    el("tbody", {}, confusion.matrix.map((row, i) => el("tr", {}, el("th", {}, labels[i]),
-      row.map((count, j) => el("td", { class: i === j ? "diagonal" : "" }, count))))));
+  const cellImages = el("div", { id: "cell-images", "aria-live": "polite" });
+  const table = el("table", { class: "confusion", id: "confusion-matrix" },
+    el("thead", {}, el("tr", {}, el("th", {}, "true \\ predicted"), labels.map((l) => el("th", { scope: "col" }, l)))),
+    el("tbody", {}, confusion.matrix.map((row, i) => el("tr", {}, el("th", { scope: "row" }, labels[i]),
+      row.map((count, j) => el("td", { class: `${i === j ? "diagonal" : "off-diagonal"}${count ? " nonzero" : ""}` },
+        el("button", { class: "cell", type: "button", "aria-pressed": "false", "data-true": labels[i], "data-predicted": labels[j],
+          "aria-label": `${count} images of ${labels[i]} predicted as ${labels[j]}: show them`,
+          onclick: (event) => showCell(model, event.currentTarget, cellImages) }, count)))))));
+  return [el("div", { class: "scroll-x" }, table),
+    el("p", { class: "muted" }, "Click a count to see those validation images with their confidence."), cellImages];
+}
+
+function showCell(model, button, container) {
+  button.closest("table").querySelectorAll("button.cell").forEach((b) => b.setAttribute("aria-pressed", String(b === button)));
+  const { true: trueLabel, predicted } = button.dataset;
+  container.replaceChildren(el("h4", {}, `True ${trueLabel}, predicted ${predicted}`), el("div"));
+  showPredictions(container.lastChild, model.id, { true: trueLabel, predicted }, "No validation image in this cell.");
+}
+
+function mistakesStrip(model) {
+  const box = el("div", { id: "confident-mistakes" });
+  showPredictions(box, model.id, { mistakes: "true" }, "No mistakes on the validation images.");
+  return [el("h3", {}, "Most confident mistakes (validation)"),
+    el("p", { class: "muted" }, "Wrong answers the model was surest of: often a label error in the data."), box];
 }
 
 function perClassTable(metrics) {
@@ -77,7 +97,7 @@ async function download(model, name) {
 function results(model) {
   const m = model.metrics || {};
   const history = m.history || (model.progress || {}).history;
-  const parts = [curves(history)];
+  const parts = [trainingCharts(history, m.probe_head, m.best_epoch)];
   if (m.accuracy !== undefined) {
     const facts = [
       ["Validation accuracy", `${percent(m.accuracy)} (${m.correct}/${m.total} correct)`],
@@ -96,7 +116,8 @@ function results(model) {
     }
     parts.push(el("dl", { class: "facts", id: "detail-metrics" }, facts.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)])));
     parts.push(el("h3", {}, "Per class (validation)"), perClassTable(m));
-    parts.push(el("h3", {}, "Confusion matrix (validation)"), confusionTable(m.confusion_matrix));
+    parts.push(el("h3", {}, "Confusion matrix (validation)"), ...confusionTable(model, m.confusion_matrix));
+    if ((model.artifacts || []).includes("predictions.json")) parts.push(...mistakesStrip(model));
   }
   if (model.artifacts && model.artifacts.length) {
     parts.push(el("h3", {}, "Artifacts"), el("p", {}, model.artifacts.map((name) =>
@@ -115,7 +136,12 @@ function renderDetail(model) {
   progress.replaceChildren(...(model.status === "running" ? [el("progress", { max: "1", value: String(progressValue(model)) })] : []),
     el("p", { id: "progress-text" }, progressText(model)));
   document.getElementById("cancel-button").hidden = !["queued", "running"].includes(model.status);
-  document.getElementById("detail-results").replaceChildren(...results(model).filter(Boolean));
+  const history = (model.metrics || {}).history || (model.progress || {}).history || [];
+  const resultsKey = JSON.stringify([model.id, model.status, history.length, model.artifacts]);
+  if (resultsKey !== shownResultsFor) {
+    shownResultsFor = resultsKey;
+    document.getElementById("detail-results").replaceChildren(...modelContext(model), ...results(model).filter(Boolean));
+  }
   const deployKey = `${model.id}:${model.status}`;
   if (typeof window.renderDeployment === "function" && shownDeploymentFor !== deployKey) {
     shownDeploymentFor = deployKey;
