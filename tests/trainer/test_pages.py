@@ -52,8 +52,15 @@ def test_train_page_to_models_page(page: Page, services: Services) -> None:
     expect(page.locator("#detail-metrics")).to_contain_text(
         f"({metrics['correct']}/{metrics['total']} correct)"
     )
-    expect(page.locator("svg[aria-label='Loss'] polyline")).to_have_count(2)
-    expect(page.locator("svg[aria-label='Validation accuracy'] circle")).to_have_count(2)
+    loss_chart = page.locator("figure.chart[aria-label='Loss']")
+    expect(loss_chart.locator(".u-legend")).to_contain_text("validation loss")
+    assert (
+        loss_chart.evaluate("(figure) => figure.plot.data[1].filter((v) => v !== null).length") == 2
+    )  # epochs
+    accuracy_chart = page.locator("figure.chart[aria-label='Validation accuracy']")
+    assert accuracy_chart.evaluate("(figure) => figure.plot.data[1]") == [
+        h["val_accuracy"] for h in metrics["history"]
+    ]
     expect(page.locator("#confusion-matrix tbody tr")).to_have_count(3)
     expect(page.locator("#per-class tbody tr")).to_have_count(4)  # 3 classes + macro
     expect(page.locator("#detail-results")).to_contain_text("model.onnx")

@@ -5,10 +5,11 @@
 
 const CHART_COLORS = ["#2463eb", "#c62828", "#1a7f37", "#8a3ffc", "#b26a00", "#007d79"];
 
+// Two charts side by side where there is room, one per line on a phone.
 function chartWidth() {
   const main = document.querySelector("main");
-  const room = main ? main.clientWidth - 64 : 480;
-  return Math.max(260, Math.min(500, room));
+  const room = main ? main.clientWidth - 72 : 480;
+  return Math.max(260, Math.min(room > 900 ? Math.floor((room - 32) / 2) : room, 520));
 }
 
 // series: [{label, color, points: [[x, y], ...], line: true|false (points only), dash}]; opts: {title, xLabel,

@@ -46,7 +46,8 @@ async function compare() {
   const row = (label, values, higherIsBetter) => {
     const numbers = values.every((v) => typeof v === "number") && values[0] !== values[1];
     const best = numbers && higherIsBetter !== null ? (values[0] > values[1]) === higherIsBetter ? 0 : 1 : -1;
-    return el("tr", {}, el("th", { scope: "row" }, label),
+    const differs = higherIsBetter === null && String(values[0]) !== String(values[1]);
+    return el("tr", { class: differs ? "differs" : "" }, el("th", { scope: "row" }, label),
       values.map((v, i) => el("td", { class: `num${i === best ? " better" : ""}` }, show(v))));
   };
   const settingKeys = [...new Set(models.flatMap((m) => Object.keys(m.settings || {})))].sort();
