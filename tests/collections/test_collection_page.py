@@ -44,7 +44,9 @@ def test_collection_page_shows_its_images_and_report_files(
         collection = upload(client, write_zip(tmp_path / "c.zip", files), name="shapes").json()
     cid = collection["id"]
 
-    page.goto(f"/collections/{cid}")
+    page.goto("/collections")
+    page.locator(f"section.collection[data-collection-id='{cid}'] a.collection-link").click()
+    page.wait_for_url(f"**/collections/{cid}")
     expect(page.locator("#collection-title")).to_have_text("shapes v1")
     expect(page.locator("#collection-summary")).to_contain_text("60 images · 2 classes")
     expect(page.locator("#image-range")).to_have_text("Images 1–48 of 60")
@@ -77,3 +79,7 @@ def test_collection_page_shows_its_images_and_report_files(
     expect(group).to_have_count(1)
     expect(group).to_contain_text("2 identical files")
     assert _loaded_sizes(page, "#duplicate-groups img") == [[192, 144]] * 2
+
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone: the page's own content fits its width
+    for section in page.locator("main section").all():
+        assert section.evaluate("(node) => node.scrollWidth <= node.clientWidth")

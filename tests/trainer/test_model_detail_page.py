@@ -158,3 +158,7 @@ def test_model_page_context_charts_mistakes_and_comparison(
     curves = page.locator("#compare-curves figure.chart")
     expect(curves).to_have_count(2)
     expect(curves.first.locator(".u-legend")).to_contain_text("scratch v1")
+
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone: the comparison scrolls inside its tables
+    for section in page.locator("main section").all():
+        assert section.evaluate("(node) => node.scrollWidth <= node.clientWidth")

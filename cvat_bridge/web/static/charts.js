@@ -3,6 +3,7 @@
 // epoch 0 (the probe head) when there is one, the per-step training loss within each epoch, the kept epoch.
 "use strict";
 
+const CHART_HEIGHT = 240;
 const CHART_COLORS = ["#2463eb", "#c62828", "#1a7f37", "#8a3ffc", "#b26a00", "#007d79"];
 
 // Two charts side by side where there is room, one per line on a phone.
@@ -40,7 +41,7 @@ function lineChart(opts, series) {
   };
   const plot = new uPlot({
     width: chartWidth(),
-    height: 240,
+    height: CHART_HEIGHT,
     scales: { x: { time: false }, y: opts.percent ? { range: [0, 1] } : { range: (u, min, max) => [0, max > 0 ? max * 1.05 : 1] } },
     axes: [
       { label: opts.xLabel || "epoch", incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500], values: (u, ticks) => ticks.map((t) => String(t)) },
@@ -82,3 +83,10 @@ function trainingCharts(history, probeHead, bestEpoch) {
     lineChart({ title: "Validation accuracy", yLabel: "accuracy", percent: true, marker },
       [{ label: "val accuracy", color: CHART_COLORS[2], points: validation.map((e) => [e.epoch, e.val_accuracy]) }]));
 }
+
+// Charts follow the window's width (a phone turned, a window resized).
+window.addEventListener("resize", () => {
+  for (const figure of document.querySelectorAll("figure.chart")) {
+    if (figure.plot) figure.plot.setSize({ width: chartWidth(), height: CHART_HEIGHT });
+  }
+});

@@ -6,6 +6,7 @@ const IMAGES_PER_PAGE = 48;
 const collectionId = Number(location.pathname.split("/").pop());
 let imageOffset = 0;
 let imageTotal = 0;
+let imageRequest = 0;  // answers to older requests (filters changed since) are dropped
 
 document.addEventListener("DOMContentLoaded", async () => {
   try {
@@ -37,8 +38,10 @@ async function loadImages() {
   const label = document.getElementById("class-filter").value;
   if (split) params.set("split", split);
   if (label) params.set("label", label);
+  const request = ++imageRequest;
   try {
     const page = await api(`/collections/${collectionId}/images?${params}`);
+    if (request !== imageRequest) return;
     imageTotal = page.total;
     document.getElementById("image-grid").replaceChildren(...page.items.map((item) =>
       thumbFigure(item.thumbnail, item.path, [el("span", { class: "thumb-path", title: item.path }, item.path),

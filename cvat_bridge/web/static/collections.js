@@ -35,7 +35,8 @@ function collectionCard(collection) {
     countsTable(collection),
     el("details", { ontoggle: (event) => showFullReport(event.target, collection.id) },
       el("summary", {}, "Import report"), reportView(collection.report)),
-    el("p", {}, el("button", { class: "secondary", type: "button", onclick: () => remove(collection) }, "Delete")));
+    el("p", {}, el("a", { class: "collection-link", href: `/collections/${collection.id}` }, "Images and report files"), " ",
+      el("button", { class: "secondary", type: "button", onclick: () => remove(collection) }, "Delete")));
 }
 
 // The list holds report summaries (counts); the full report (skipped files, duplicate groups) is read
