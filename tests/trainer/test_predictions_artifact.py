@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from collections import Counter
 
+from fastapi.testclient import TestClient
+
 from cvat_bridge.services import Services
 from cvat_bridge.training import get_model
 from tests.helpers.models import train_tiny_model, trained_model_dir
@@ -33,3 +35,29 @@ def test_predictions_and_step_losses_are_recorded(services: Services) -> None:
         assert all(row["epoch"] - 1 < x <= row["epoch"] for x, _ in points)
         assert points[-1][0] == row["epoch"]
         assert all(loss > 0 for _, loss in points)
+
+
+def test_predictions_api_filters_pages_and_links_thumbnails(client: TestClient, services: Services) -> None:
+    model_id = train_tiny_model(services, epochs=1, name="predicted")
+    rows = json.loads((trained_model_dir(services, model_id) / "predictions.json").read_text())
+    base = f"/api/models/{model_id}/predictions"
+
+    everything = client.get(base, params={"limit": 200}).json()
+    assert everything["total"] == len(rows)
+    confidences = [item["confidence"] for item in everything["items"]]
+    assert confidences == sorted(confidences, reverse=True)
+    mistakes = client.get(base, params={"mistakes": "true", "limit": 200}).json()
+    assert mistakes["total"] == sum(row["true"] != row["predicted"] for row in rows)
+    cell = client.get(base, params={"true": "red", "predicted": "red", "limit": 200}).json()
+    assert cell["total"] == sum(row["true"] == row["predicted"] == "red" for row in rows)
+    assert {(item["true"], item["predicted"]) for item in cell["items"]} == {("red", "red")}
+    second = client.get(base, params={"offset": 2, "limit": 2}).json()["items"]
+    assert second == everything["items"][2:4]
+    by_name = client.get("/api/models/predicted/predictions", params={"limit": 200}).json()
+    assert by_name == everything
+
+    anonymous = TestClient(client.app)
+    picture = anonymous.get(everything["items"][0]["thumbnail"])
+    assert picture.status_code == 200 and picture.headers["content-type"] == "image/jpeg"
+    assert anonymous.get(base).status_code == 401
+    assert client.get("/api/models/999/predictions").status_code == 404
