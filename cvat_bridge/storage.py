@@ -3,7 +3,7 @@
 <data_dir>/
   cvat-bridge.sqlite3     default database
   api-token               generated API token (mode 0600)
-  collections/<id>/       a collection's files, stored byte for byte as uploaded (+ .thumbnails/, see thumbnails.py)
+  collections/<id>/       a collection's files, stored byte for byte as uploaded; .thumbnails/ (thumbnails.py)
   models/<id>/            a trained model's artifacts (see trainer.artifacts)
   staging/                work in progress; a failed or crashed import leaves nothing elsewhere
 """
