@@ -9,7 +9,7 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from cvat_bridge.services import Services
+from tests.collections.conftest import OpenClient
 from tests.collections.zips import upload, write_zip
 from tests.helpers.images import class_image, image_bytes
 
@@ -32,7 +32,8 @@ def _picture(response) -> Image.Image:
     return Image.open(io.BytesIO(response.content))
 
 
-def test_pages_of_images_and_their_thumbnails(client: TestClient, services: Services, tmp_path: Path) -> None:
+def test_pages_of_images_and_their_thumbnails(open_client: OpenClient, tmp_path: Path) -> None:
+    services, client = open_client()  # SQLite and PostgreSQL
     collection = upload(client, _zip(tmp_path), name="colours").json()
     cid = collection["id"]
     anonymous = TestClient(client.app)  # a browser's <img>: no Authorization header
