@@ -292,6 +292,7 @@ def _build(
         device=device,
         progress=_Progress(report, settings.epochs, len(train_loader), started),
         check_cancelled=check_cancelled,
+        losses=StepLosses.for_epochs(settings.epochs),
     )
     return _Run(
         spec, settings, data, out_dir, info, report, check_cancelled, placement, device, preprocessing,
@@ -466,7 +467,7 @@ class StepContext:
     device: Device
     progress: _Progress
     check_cancelled: Callable[[], None]
-    losses: StepLosses = field(default_factory=StepLosses)  # this epoch's, for its history row
+    losses: StepLosses  # this epoch's step losses, for its history row
 
 
 class WarmupCosine:

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from cvat_bridge.services import Services
 from cvat_bridge.training import get_model
 from tests.helpers.models import train_tiny_model, trained_model_dir
+from trainer.steplosses import StepLosses
 
 
 def test_predictions_and_step_losses_are_recorded(services: Services) -> None:
@@ -61,3 +62,16 @@ def test_predictions_api_filters_pages_and_links_thumbnails(client: TestClient, 
     assert picture.status_code == 200 and picture.headers["content-type"] == "image/jpeg"
     assert anonymous.get(base).status_code == 401
     assert client.get("/api/models/999/predictions").status_code == 404
+
+
+def test_step_losses_stay_small_in_long_runs() -> None:
+    losses = StepLosses.for_epochs(10)
+    for step in range(1, 1001):
+        losses.add(3, step, 1000, float(step))
+    points = losses.take()
+    assert len(points) == 50 and points[0] == [2.02, 10.5] and points[-1] == [3.0, 990.5]  # means of 20 steps
+    assert losses.take() == []
+    long_run = StepLosses.for_epochs(1000)
+    for step in range(1, 8):
+        long_run.add(1, step, 7, 1.0)
+    assert len(long_run.take()) == 2  # 2 per epoch: 2,000 points over the 1,000 epochs
