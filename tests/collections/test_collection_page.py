@@ -44,6 +44,8 @@ def test_collection_page_shows_its_images_and_report_files(
         collection = upload(client, write_zip(tmp_path / "c.zip", files), name="shapes").json()
     cid = collection["id"]
 
+    console = []  # the Content-Security-Policy holds: uPlot and the pages' scripts break none of it
+    page.on("console", lambda message: console.append(message.text))
     page.goto("/collections")
     page.locator(f"section.collection[data-collection-id='{cid}'] a.collection-link").click()
     page.wait_for_url(f"**/collections/{cid}")
@@ -83,3 +85,4 @@ def test_collection_page_shows_its_images_and_report_files(
     page.set_viewport_size({"width": 390, "height": 844})  # a phone: the page's own content fits its width
     for section in page.locator("main section").all():
         assert section.evaluate("(node) => node.scrollWidth <= node.clientWidth")
+    assert not [text for text in console if "Content Security Policy" in text]

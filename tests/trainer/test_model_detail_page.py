@@ -73,6 +73,8 @@ def test_model_page_context_charts_mistakes_and_comparison(
     )
     assert probed.job.status == scratch.job.status == "succeeded", (probed.job.error, scratch.job.error)
     metrics = probed.metrics
+    console = []  # the Content-Security-Policy holds: uPlot and the pages' scripts break none of it
+    page.on("console", lambda message: console.append(message.text))
     page.context.grant_permissions(["clipboard-read", "clipboard-write"])
     page.goto(f"/models#{probed.id}")
     expect(page.locator("#detail-status")).to_have_text("succeeded", timeout=30_000)
@@ -162,3 +164,4 @@ def test_model_page_context_charts_mistakes_and_comparison(
     page.set_viewport_size({"width": 390, "height": 844})  # a phone: the comparison scrolls inside its tables
     for section in page.locator("main section").all():
         assert section.evaluate("(node) => node.scrollWidth <= node.clientWidth")
+    assert not [text for text in console if "Content Security Policy" in text]
