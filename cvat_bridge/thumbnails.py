@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import IO
 
 from cvat_bridge.runtime.imaging import ImageReadError, open_image
 
@@ -39,11 +40,14 @@ def skipped_thumbnail(collection_dir: Path, index: int) -> Path | None:
     return path if path.is_file() else None
 
 
-def keep_skipped_thumbnail(staging: Path, index: int, source: Path, max_pixels: int) -> None:
-    """At import time, before a skipped file is deleted: its thumbnail if Pillow can still read it (say, an
-    unsupported format), under its index in the report's list of skipped files; only the first
-    ``MAX_SKIPPED_THUMBNAILS``, none for a file over ``MAX_SKIPPED_BYTES``."""
-    if index >= MAX_SKIPPED_THUMBNAILS or not source.is_file() or source.stat().st_size > MAX_SKIPPED_BYTES:
+def keep_skipped_thumbnail(
+    staging: Path, index: int, source: Path | IO[bytes], size: int, max_pixels: int
+) -> None:
+    """At import time: the thumbnail of a skipped file (``size`` bytes; a path, or an open zip member) if
+    Pillow can still read it (an unsupported format, a picture outside the class folders), under its index in
+    the report's list of skipped files; only the first ``MAX_SKIPPED_THUMBNAILS``, none past
+    ``MAX_SKIPPED_BYTES``."""
+    if index >= MAX_SKIPPED_THUMBNAILS or size > MAX_SKIPPED_BYTES:
         return
     try:
         write_thumbnail(source, staging / THUMBNAIL_DIR / SKIPPED_DIR / f"{index}.jpg", max_pixels)
@@ -51,7 +55,7 @@ def keep_skipped_thumbnail(staging: Path, index: int, source: Path, max_pixels: 
         pass  # corrupt, or not an image: the report's reason says so, there is no picture to show
 
 
-def write_thumbnail(source: Path, target: Path, max_pixels: int) -> None:
+def write_thumbnail(source: Path | IO[bytes], target: Path, max_pixels: int) -> None:
     """Write a JPEG of source at most THUMBNAIL_SIDE px on its longer side, atomically (two requests for the
     same thumbnail each write their own file; the last rename wins, both are the same picture)."""
     image = open_image(source, max_pixels=max_pixels, min_short_side=THUMBNAIL_SIDE)

@@ -34,7 +34,7 @@ from cvat_bridge.ingest.registry import (
 from cvat_bridge.limits import MAX_REPORT_ITEMS
 from cvat_bridge.services import Services
 from cvat_bridge.storage import Storage
-from cvat_bridge.thumbnails import keep_skipped_thumbnail
+from cvat_bridge.thumbnails import MAX_SKIPPED_BYTES, MAX_SKIPPED_THUMBNAILS, keep_skipped_thumbnail
 
 CHUNK = 1024**2
 MAX_WORKERS = 4
@@ -76,7 +76,9 @@ def import_zip(
                 for done, result in enumerate(results, 1):
                     if result.skipped is not None:
                         source = staging / result.member.path
-                        keep_skipped_thumbnail(staging, len(skipped), source, max_pixels)
+                        if source.is_file():
+                            size = source.stat().st_size
+                            keep_skipped_thumbnail(staging, len(skipped), source, size, max_pixels)
                         source.unlink(missing_ok=True)
                         skipped.append(_skip(result.member.path, result.skipped.kind, result.skipped.reason))
                     else:
@@ -84,6 +86,7 @@ def import_zip(
                         formats[f"{result.facts.format} {result.facts.mode}"] += 1
                     if progress:
                         progress(done, len(to_examine))
+            _keep_outside_thumbnails(archive, members, skipped, staging, max_pixels)
         _check_every_class_has_images(layout, images)
         report = _report(layout, len(members), skipped, formats, images)
         provenance = {"file": filename or zip_path.name, "bytes": zip_path.stat().st_size}
@@ -116,6 +119,25 @@ def _sort_out(members: list[Member]) -> tuple[Layout, list[Member], list[dict[st
     layout = detect_layout([member.path for member in kept])
     skipped += [_skip(path, "outside_class_folder", "not inside a class folder") for path in layout.outside]
     return layout, [member for member in kept if member.path in layout.placements], skipped
+
+
+def _keep_outside_thumbnails(
+    archive: zipfile.ZipFile,
+    members: list[Member],
+    skipped: list[dict[str, str]],
+    staging: Path,
+    max_pixels: int,
+) -> None:
+    """Thumbnails of the pictures outside the class folders (never extracted), read from the zip."""
+    by_path = {member.path: member for member in members}
+    for index, item in enumerate(skipped[:MAX_SKIPPED_THUMBNAILS]):
+        member = by_path.get(item["path"]) if item["kind"] == "outside_class_folder" else None
+        if member is not None and member.info.file_size <= MAX_SKIPPED_BYTES:
+            try:
+                with archive.open(member.info) as source:
+                    keep_skipped_thumbnail(staging, index, source, member.info.file_size, max_pixels)
+            except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError):
+                pass  # damaged: no picture; the file was skipped anyway
 
 
 def _skip(path: str, kind: str, reason: str) -> dict[str, str]:

@@ -23,6 +23,7 @@ def _zip(tmp_path: Path) -> Path:
     files["red/copy_of_0.jpg"] = files["red/red_0.jpg"]  # a duplicate
     files["red/animated.gif"] = image_bytes(class_image("red", 99, size=(300, 200)), "GIF")  # unsupported
     files["blue/broken.jpg"] = b"\xff\xd8 not really a jpeg"  # corrupt
+    files["stray.png"] = image_bytes(class_image("green", 5, size=(100, 200)), "PNG")  # outside the classes
     return write_zip(tmp_path / "colours.zip", files)
 
 
@@ -79,7 +80,9 @@ def test_report_files_as_pictures(client: TestClient, tmp_path: Path) -> None:
     anonymous = TestClient(client.app)
 
     skipped = {item["path"]: item for item in files["skipped"]}
-    assert skipped.keys() == {"red/animated.gif", "blue/broken.jpg"}
+    assert skipped.keys() == {"red/animated.gif", "blue/broken.jpg", "stray.png"}
+    assert skipped["stray.png"]["kind"] == "outside_class_folder"  # never extracted: read from the zip
+    assert _picture(anonymous.get(skipped["stray.png"]["thumbnail"])).size == (96, 192)
     assert skipped["red/animated.gif"]["kind"] == "unsupported_format"
     assert _picture(anonymous.get(skipped["red/animated.gif"]["thumbnail"])).size == (192, 128)
     assert skipped["blue/broken.jpg"]["thumbnail"] is None  # nothing to show; its reason says why
