@@ -10,7 +10,7 @@ const CHART_COLORS = ["#2463eb", "#c62828", "#1a7f37", "#8a3ffc", "#b26a00", "#0
 function chartWidth() {
   const main = document.querySelector("main");
   const room = main ? main.clientWidth - 72 : 480;
-  return Math.max(260, Math.min(room > 900 ? Math.floor((room - 32) / 2) : room, 520));
+  return Math.max(260, Math.min(room > 900 ? Math.floor((room - 32) / 2) - 30 : room - 30, 520));
 }
 
 // series: [{label, color, points: [[x, y], ...], line: true|false (points only), dash}]; opts: {title, xLabel,
