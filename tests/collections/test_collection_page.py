@@ -60,8 +60,11 @@ def test_collection_page_shows_its_images_and_report_files(
     expect(page.locator("#image-grid figure")).to_have_count(12)
     expect(page.locator("#next-page")).to_be_disabled()
 
-    page.select_option("#class-filter", "blue")
-    page.select_option("#split-filter", "val")
+    val_red = collection["splits"]["val"]["red"]
+    page.click("#counts-table button[data-class='red'][data-split='val']")  # a count in the table
+    expect(page.locator("#image-range")).to_have_text(f"Images 1–{val_red} of {val_red}")
+    expect(page.locator("#class-filter")).to_have_value("red")
+    page.select_option("#class-filter", "blue")  # or the filters
     val_blue = collection["splits"]["val"]["blue"]
     expect(page.locator("#image-range")).to_have_text(f"Images 1–{val_blue} of {val_blue}")
     captions = page.locator("#image-grid figcaption")

@@ -30,6 +30,24 @@ function showHead(collection) {
     `#${collection.id} · ${collection.num_images} images · ${collection.classes.length} classes · ${splits.join(" · ")} · from ${collection.source}`;
   document.getElementById("split-filter").append(...Object.keys(collection.splits).map((s) => el("option", { value: s }, s)));
   document.getElementById("class-filter").append(...collection.classes.map((c) => el("option", { value: c }, c)));
+  document.getElementById("class-counts").replaceChildren(countsTable(collection));
+}
+
+// Images per class and split; each count shows those images.
+function countsTable(collection) {
+  const splits = Object.keys(collection.splits);
+  const show = (label, split) => {
+    document.getElementById("class-filter").value = label;
+    document.getElementById("split-filter").value = split;
+    imageOffset = 0;
+    loadImages();
+  };
+  return el("table", { class: "counts", id: "counts-table" },
+    el("thead", {}, el("tr", {}, el("th", {}, "Class"), splits.map((s) => el("th", { class: "num", scope: "col" }, s)))),
+    el("tbody", {}, collection.classes.map((label) => el("tr", {}, el("th", { scope: "row" }, label),
+      splits.map((split) => el("td", { class: "num" }, el("button", { class: "link", type: "button",
+        "data-class": label, "data-split": split, "aria-label": `${label} in ${split}: show these images`,
+        onclick: () => show(label, split) }, collection.splits[split][label] || 0)))))));
 }
 
 async function loadImages() {
