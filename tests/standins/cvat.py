@@ -5,9 +5,11 @@ Serves: server about, password login (session cookies + CSRF) and personal acces
 users/self, tasks/projects/labels/jobs (paginated like CVAT, absolute URLs from the Host header), task data
 meta, original/compressed frames and zip chunks of the exact uploaded bytes, tag annotations
 (GET/PUT/PATCH create|delete/DELETE, every write bumps the task's ``updated_date``) and
-``GET /api/lambda/functions`` built from a Nuclio dashboard, as CVAT's lambda manager does.
-State is seeded through Python (``add_project``, ``add_task``); every annotation write is recorded in
-``writes``.
+``GET /api/lambda/functions`` built from a Nuclio dashboard, as CVAT's lambda manager does; and what the
+closed loop needs (``tests/standins/cvat_review.py``, flows 11-13): task creation from uploaded frames, job
+state/stage changes, job annotations, users, webhooks with signed deliveries.
+State is seeded through Python (``add_project``, ``add_task``, ``add_user``); every annotation write is
+recorded in ``writes``.
 """
 
 from __future__ import annotations
@@ -81,6 +83,22 @@ class Task:
     created_date: str = field(default_factory=_now)
     updated_date: str = field(default_factory=_now)
     chunks_updated_date: str = field(default_factory=_now)
+    has_data: bool = True  # False between POST /api/tasks and the end of its data upload
+    assignee_id: int | None = None
+    # The task's one job (its id is the task's): CVAT's stage, state and assignee.
+    job_stage: str = "annotation"
+    job_state: str = "new"
+    job_assignee_id: int | None = None
+    job_updated_date: str = field(default_factory=_now)
+
+    @property
+    def job_status(self) -> str:
+        """Derived as CVAT does: annotation while in that stage, completed when accepted, else validation."""
+        if self.job_stage == "annotation":
+            return "annotation"
+        return (
+            "completed" if (self.job_stage, self.job_state) == ("acceptance", "completed") else "validation"
+        )
 
 
 class CvatStandin:
@@ -105,8 +123,10 @@ class CvatStandin:
         self.outage_path: str | None = None  # ... only requests to this path, when set
         self.echo_path: str | None = None  # requests to this path answer 422 quoting what they sent
         self.about_answer: tuple[str, bytes] | None = None  # (media type, body) of /api/server/about, if set
+        self.users: dict[int, str] = {ADMIN_ID: username}  # id -> username
+        self.webhooks = WebhookHub(self)  # webhooks and their signed deliveries (cvat_review.py)
         self._sessions: dict[str, str] = {}  # sessionid -> csrftoken
-        self._next_id = {"project": 1, "task": 1, "label": 1, "tag": 1}
+        self._next_id = {"project": 1, "task": 1, "label": 1, "tag": 1, "user": ADMIN_ID + 1}
         self._lock = threading.Lock()
         self.app = self._make_app()
         self._server: ThreadedServer | None = None
@@ -172,6 +192,12 @@ class CvatStandin:
             for label_name in names:
                 task.tags.append(self._tag({"frame": frame, "label_id": by_name[label_name]}))
         return task_id
+
+    def add_user(self, username: str) -> int:
+        """Another CVAT user (an annotator to assign review tasks to); returns its id."""
+        user_id = self._new_id("user")
+        self.users[user_id] = username
+        return user_id
 
     def task_labels(self, task: Task) -> list[dict[str, Any]]:
         return self.projects[task.project_id].labels if task.project_id else task.labels
@@ -422,6 +448,7 @@ class CvatStandin:
         def lambda_functions() -> CvatJSON:
             return CvatJSON(standin._lambda_functions())
 
+        add_review_routes(app, standin)
         return app
 
     # ---- helpers of the routes -----------------------------------------------------------------------
@@ -462,8 +489,12 @@ class CvatStandin:
         return [self._tag(item) for item in requests]
 
     def _written(self, task: Task, method: str, action: str | None, tags: list[dict[str, Any]]) -> None:
+        before = task.updated_date
         task.updated_date = max(_now(), task.updated_date)  # the SDK's dataset cache relies on this
         self.writes.append({"method": method, "task_id": task.id, "action": action, "tags": tags})
+        # Every annotation write: update:job, update:task, update:project, only updated_date changed.
+        self.webhooks.job_changed(task, {"updated_date": task.job_updated_date})
+        self.webhooks.changed("task", task, {"updated_date": before})
 
     def _project_json(self, request: Request, project: Project) -> dict[str, Any]:
         base = _base(request)
@@ -491,8 +522,14 @@ class CvatStandin:
         }
 
     def _task_json(self, request: Request, task: Task) -> dict[str, Any]:
-        base = _base(request)
         chunk_type = "imageset" if task.media_type == "image" else "video"
+        if not task.has_data:  # as CVAT answers POST /api/tasks: no data fields yet
+            return _without_data(self._task_with_data_json(request, task, chunk_type))
+        return self._task_with_data_json(request, task, chunk_type)
+
+    def _task_with_data_json(self, request: Request, task: Task, chunk_type: str) -> dict[str, Any]:
+        base = _base(request)
+        statuses = [task.job_status] if task.has_data else []
         return {
             "url": f"{base}/api/tasks/{task.id}",
             "id": task.id,
@@ -500,13 +537,13 @@ class CvatStandin:
             "project_id": task.project_id,
             "project_name": self.projects[task.project_id].name if task.project_id else None,
             "owner": _owner(request),
-            "assignee": None,
+            "assignee": self.user_json(request, task.assignee_id),
             "bug_tracker": "",
             "created_date": task.created_date,
             "updated_date": task.updated_date,
             "overlap": 0,
             "segment_size": len(task.frames),
-            "status": "annotation",
+            "status": task_status(statuses),
             "data_chunk_size": self.chunk_size,
             "data_original_chunk_type": chunk_type,
             "data_compressed_chunk_type": chunk_type,
@@ -524,13 +561,13 @@ class CvatStandin:
             "target_storage": None,
             "source_storage": None,
             "jobs": {
-                "count": 1,
-                "completed": 0,
-                "validation": 0,
+                "count": len(statuses),
+                "completed": statuses.count("completed"),
+                "validation": statuses.count("validation"),
                 "url": f"{base}/api/jobs?task_id={task.id}",
             },
             "labels": {"url": f"{base}/api/labels?task_id={task.id}"},
-            "assignee_updated_date": None,
+            "assignee_updated_date": task.created_date if task.assignee_id else None,
             "validation_mode": None,
             "consensus_enabled": False,
         }
@@ -545,15 +582,15 @@ class CvatStandin:
             "task_name": task.name,
             "project_id": task.project_id,
             "project_name": project.name if project else None,
-            "assignee": None,
+            "assignee": self.user_json(request, task.job_assignee_id),
             "guide_id": None,
             "dimension": "2d",
             "mode": "annotation",
             "media_type": task.media_type,
             "bug_tracker": "",
-            "status": "annotation",
-            "stage": "annotation",
-            "state": "new",
+            "status": task.job_status,
+            "stage": task.job_stage,
+            "state": task.job_state,
             "frame_count": len(task.frames),
             "start_frame": 0,
             "stop_frame": len(task.frames) - 1,
@@ -561,17 +598,27 @@ class CvatStandin:
             "data_compressed_chunk_type": chunk_type,
             "data_original_chunk_type": chunk_type,
             "created_date": task.created_date,
-            "updated_date": task.created_date,
+            "updated_date": task.job_updated_date,
             "issues": {"url": f"{base}/api/issues?job_id={task.id}", "count": 0},
             "labels": {"url": f"{base}/api/labels?job_id={task.id}"},
             "type": "annotation",
             "organization": None,
             "target_storage": None,
             "source_storage": None,
-            "assignee_updated_date": None,
+            "assignee_updated_date": task.job_updated_date if task.job_assignee_id else None,
             "parent_job_id": None,
             "replicas_count": 0,
             "consensus_replicas": 0,
+        }
+
+    def user_json(self, request: Request, user_id: int | None) -> dict[str, Any] | None:
+        if user_id is None:
+            return None
+        return {
+            **_owner(request),
+            "url": f"{_base(request)}/api/users/{user_id}",
+            "id": user_id,
+            "username": self.users[user_id],
         }
 
     def _lambda_functions(self) -> list[dict[str, Any]]:
@@ -616,6 +663,29 @@ class CvatStandin:
                 }
             )
         return functions
+
+
+def task_status(job_statuses: list[str]) -> str:
+    """A task's status from its jobs' (CVAT: any in annotation, else any in validation, else completed)."""
+    for status in ("annotation", "validation"):
+        if status in job_statuses or not job_statuses:
+            return status
+    return "completed"
+
+
+def _without_data(task_json: dict[str, Any]) -> dict[str, Any]:
+    """A task's JSON before its data is uploaded (recorded: flow 13 seq 10)."""
+    absent = (
+        "data_chunk_size",
+        "data_original_chunk_type",
+        "data_compressed_chunk_type",
+        "data_cloud_storage_id",
+        "size",
+        "image_quality",
+    )
+    task_json = {key: value for key, value in task_json.items() if key not in absent}
+    task_json.update(overlap=None, segment_size=0, data=None, dimension="", mode="", media_type="")
+    return task_json
 
 
 def _base(request: Request) -> str:
@@ -675,3 +745,7 @@ def _chunk(frames: list[Frame], quality: str) -> bytes:
             else:
                 archive.writestr(f"{index:06d}.jpeg", _compressed(frame.data))
     return buffer.getvalue()
+
+
+# The loop's additions (users, task creation, jobs, webhooks) use the helpers above.
+from tests.standins.cvat_review import WebhookHub, add_review_routes  # noqa: E402
