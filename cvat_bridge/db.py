@@ -144,6 +144,66 @@ class Deployment(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+# ---- The closed loop (cvat_bridge/loops): one loop per model and CVAT project, its rounds ------------------
+class Loop(Base):
+    """A closed loop: a model scores a CVAT project's untagged frames, people review the least certain, the
+    model is retrained and redeployed. ``model_id`` is the version that scores the next round."""
+
+    __tablename__ = "loops"
+    __table_args__ = (NEVER_REUSE_IDS,)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(MAX_NAME_LENGTH))
+    model_id: Mapped[int | None] = mapped_column(ForeignKey("models.id", ondelete="SET NULL"), default=None)
+    project_id: Mapped[int] = mapped_column()  # CVAT project
+    task_id: Mapped[int | None] = mapped_column(default=None)  # CVAT task: only its frames are scored
+    strategy: Mapped[str] = mapped_column(String(30))  # margin | least_confidence | entropy | random
+    budget: Mapped[int] = mapped_column()  # frames sent to review per round
+    auto_tag_threshold: Mapped[float] = mapped_column()  # confident frames are tagged source "auto"
+    auto_retrain: Mapped[bool] = mapped_column(Boolean, default=True)
+    auto_deploy: Mapped[bool] = mapped_column(Boolean, default=True)
+    deploy_margin: Mapped[float] = mapped_column(default=0.0)  # deploy when new >= old - margin
+    review_done: Mapped[str] = mapped_column(String(20), default="completed")  # completed | acceptance
+    assignee_id: Mapped[int | None] = mapped_column(default=None)  # CVAT user the review tasks go to
+    webhook_id: Mapped[int | None] = mapped_column(default=None)  # CVAT webhook, when registered
+    webhook_secret: Mapped[str] = mapped_column(String(64))
+    webhook_note: Mapped[str | None] = mapped_column(Text, default=None)  # why there is none (polling)
+    state: Mapped[str] = mapped_column(String(20), default="active")  # active | stopped
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class LoopRound(Base):
+    """One round of a loop: scores, the review task, and the retraining's outcome (state: loops/rounds.py)."""
+
+    __tablename__ = "loop_rounds"
+    __table_args__ = (UniqueConstraint("loop_id", "number"), NEVER_REUSE_IDS)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    loop_id: Mapped[int] = mapped_column(ForeignKey("loops.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column()
+    state: Mapped[str] = mapped_column(String(20))
+    model_id: Mapped[int | None] = mapped_column(default=None)  # the version that scored this round
+    scored: Mapped[int] = mapped_column(default=0)  # candidate frames scored
+    auto_tagged: Mapped[int] = mapped_column(default=0)
+    selected: Mapped[list[Any]] = mapped_column(default=list)  # frames sent to review, with their scores
+    review_task_id: Mapped[int | None] = mapped_column(default=None)
+    review_job_id: Mapped[int | None] = mapped_column(default=None)
+    reviewed: Mapped[int | None] = mapped_column(default=None)  # review tags confirmed by people
+    collection_id: Mapped[int | None] = mapped_column(default=None)
+    new_model_id: Mapped[int | None] = mapped_column(default=None)
+    old_accuracy: Mapped[float | None] = mapped_column(default=None)
+    new_accuracy: Mapped[float | None] = mapped_column(default=None)
+    compared_on: Mapped[int | None] = mapped_column(default=None)  # validation images both were scored on
+    labelled: Mapped[int | None] = mapped_column(default=None)  # images in the retraining's collection
+    deployed_model_id: Mapped[int | None] = mapped_column(default=None)
+    decision: Mapped[str | None] = mapped_column(Text, default=None)  # why (not) deployed, or the failure
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+# ---- end of the closed loop's tables ---------------------------------------------------------------------
+
+
 class Database:
     """Engine and session factory for one database URL; creates the tables it needs."""
 

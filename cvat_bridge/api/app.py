@@ -22,7 +22,8 @@ from cvat_bridge.storage import is_disk_full
 from cvat_bridge.web.headers import SecurityHeaders
 
 # Each module defines `router`; all of them sit under /api, behind the token (api.gate.ApiGate), except the
-# routes declared open: health, and the function zip download (it also takes its model's download token).
+# routes declared open: health, the function zip download (it also takes its model's download token), and
+# CVAT's webhook deliveries to the loops (checked by their signature with the loop's secret).
 # The thumbnails (api/images.py) are open too: they take their collection's thumbnail token or the API token.
 API_ROUTERS = (
     "cvat_bridge.api.health",
@@ -34,6 +35,7 @@ API_ROUTERS = (
     "cvat_bridge.api.cvat",
     "cvat_bridge.api.functions",
     "cvat_bridge.api.images",
+    "cvat_bridge.api.loops",
 )
 
 

@@ -5,6 +5,7 @@ frames with no such tag or several, deleted frames and unreadable images are lef
 import report. Task subsets ``Train``/``Validation``/``Test`` (any case) give the split; frames of tasks
 without a known subset are split 70/30 stratified by ``register_collection``. Annotations are read from
 the server on every import (never from a cache), so importing a task again makes a fresh new version.
+With ``manual_only`` (the closed loop), tags with ``source="auto"`` (a model's guesses) are left out.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ def import_from_cvat(
     project_id: int | None = None,
     progress: Progress = lambda **_: None,
     check_cancelled: Callable[[], None] = lambda: None,
+    manual_only: bool = False,
 ) -> Collection:
     """Import one task or every task of one project as a new collection (version) named ``name``."""
     if (task_id is None) == (project_id is None):
@@ -84,7 +86,9 @@ def import_from_cvat(
     try:
         for task in tasks:
             check_cancelled()
-            report, task_images = _import_task(services, task, url, staging, check_cancelled, downloaded)
+            report, task_images = _import_task(
+                services, task, url, staging, check_cancelled, downloaded, manual_only
+            )
             images += task_images
             task_reports.append(report)
             done += report["frames"]
@@ -127,6 +131,7 @@ def _import_task(
     staging: Path,
     check_cancelled: Callable[[], None],
     downloaded: Callable[[int], None],
+    manual_only: bool = False,
 ) -> tuple[dict[str, Any], list[ImportedImage]]:
     labels = call(f"read labels of task {task.id}", task.get_labels)
     usable = {label_id: name for name, label_id in tag_labels(labels).items()}
@@ -135,7 +140,7 @@ def _import_task(
     deleted = set(meta.deleted_frames)
     per_frame: dict[int, list[str]] = {}
     for tag in tags:
-        if tag.label_id in usable:
+        if tag.label_id in usable and not (manual_only and tag.source == "auto"):
             per_frame.setdefault(tag.frame, []).append(usable[tag.label_id])
     excluded: Counter[str] = Counter()
     wanted: dict[int, str] = {}

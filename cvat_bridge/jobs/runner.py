@@ -27,6 +27,10 @@ HANDLERS: dict[str, str] = {
     "cvat_import": "cvat_bridge.cvat.importer:run_import_job",
     "annotate": "cvat_bridge.cvat.annotate:run_annotate_job",
     "deploy": "cvat_bridge.functions.deploy:run_deploy_job",
+    **{
+        f"loop_{step}": f"cvat_bridge.loops.steps:run_{step}_job"
+        for step in ("round", "check", "retrain", "compare")
+    },
 }
 
 

@@ -21,6 +21,7 @@ PAGES = {
     "/train": ("train.html", "Train"),
     "/models": ("models.html", "Models"),
     "/inference": ("inference.html", "Inference"),
+    "/loops": ("loops.html", "Loops"),
 }
 # Pages reached by links (not in the navigation): path -> (template, the navigation entry they belong to).
 LINKED_PAGES = {
