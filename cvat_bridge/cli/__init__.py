@@ -57,4 +57,4 @@ def worker(queues: tuple[str, ...], burst: bool) -> None:
 
 
 # Each module registers its commands on `main`.
-from cvat_bridge.cli import collections, cvat, function, models, predict, train, weights  # noqa: E402,F401,I001
+from cvat_bridge.cli import collections, cvat, function, loop, models, predict, train, weights  # noqa: E402,F401,I001
