@@ -179,7 +179,14 @@ class WebhookHub:
             if kind == "task"
             else self.standin._job_json(request, task)
         )
-        self._event(task.project_id, f"create:{kind}", kind, body, None)
+        # A job is created by the background task creation: its payload names the sender by id, username and
+        # email (recorded: 11b, create:job).
+        sender = (
+            {"id": 1, "username": self.standin.username, "email": "admin@example.com"}
+            if kind == "job"
+            else None
+        )
+        self._event(task.project_id, f"create:{kind}", kind, body, None, sender)
 
     def _base(self) -> str | None:
         server = self.standin._server
@@ -192,6 +199,7 @@ class WebhookHub:
         key: str,
         body: dict[str, Any],
         before: dict[str, Any] | None,
+        sender: dict[str, Any] | None = None,
     ) -> None:
         request = request_for(self._base())
         for hook in list(self.hooks.values()):
@@ -203,7 +211,7 @@ class WebhookHub:
                 payload["changes"] = {
                     field: {"from": old, "to": body.get(field)} for field, old in before.items()
                 }
-            payload["sender"] = self.standin.user_json(request, 1)
+            payload["sender"] = sender or self.standin.user_json(request, 1)
             changed_fields = ",".join(before or {})
             self._queue.put((hook["id"], event, payload, changed_fields, False))
 
@@ -312,7 +320,8 @@ def add_review_routes(app: FastAPI, standin: CvatStandin) -> None:  # noqa: C901
         standin.tasks[task_id] = task
         uploads[task_id] = []
         standin.webhooks.created("task", task)
-        return CvatJSON(standin._task_json(request, task), status_code=201)
+        body = standin._task_json(request, task)
+        return CvatJSON(body, status_code=201, headers={"Location": body["url"]})
 
     @app.post("/api/tasks/{task_id}/data/")
     async def task_data(request: Request, task_id: int) -> Response:
