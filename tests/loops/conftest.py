@@ -46,3 +46,66 @@ def loop_bridge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoopBridge
         services.jobs.close()
         services.db.dispose()
         set_services(None)
+
+
+def seed_loop(services: Services) -> int:
+    """A loop row with two finished rounds and a third waiting for its review (no jobs, no CVAT)."""
+    from cvat_bridge.db import Loop, LoopRound
+
+    with services.db.session() as session:
+        loop = Loop(
+            name="seeded",
+            project_id=3,
+            strategy="entropy",
+            budget=5,
+            auto_tag_threshold=0.9,
+            webhook_id=4,
+            webhook_secret="s",
+        )
+        session.add(loop)
+        session.flush()
+        frame = {"task_id": 2, "frame": 7, "name": "f.jpg", "guess": "red", "confidence": 0.4, "score": 1.1}
+        session.add_all(
+            [
+                LoopRound(
+                    loop_id=loop.id,
+                    number=1,
+                    state="done",
+                    scored=30,
+                    auto_tagged=12,
+                    selected=[frame] * 5,
+                    reviewed=5,
+                    labelled=17,
+                    old_accuracy=0.6,
+                    new_accuracy=0.8,
+                    compared_on=5,
+                    deployed_model_id=None,
+                    decision="deploying: v2",
+                ),
+                LoopRound(
+                    loop_id=loop.id,
+                    number=2,
+                    state="done",
+                    scored=13,
+                    auto_tagged=0,
+                    selected=[frame] * 5,
+                    reviewed=5,
+                    labelled=22,
+                    old_accuracy=0.8,
+                    new_accuracy=0.7,
+                    compared_on=7,
+                    decision="not deployed: v3: worse",
+                ),
+                LoopRound(
+                    loop_id=loop.id,
+                    number=3,
+                    state="reviewing",
+                    scored=8,
+                    selected=[frame] * 5,
+                    review_task_id=9,
+                    review_job_id=9,
+                ),
+            ]
+        )
+        session.flush()
+        return loop.id
