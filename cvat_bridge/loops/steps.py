@@ -355,8 +355,16 @@ def run_compare_job(ctx: JobContext) -> dict[str, Any]:
 # ---- the service's poller ----------------------------------------------------------------------------------
 def advance(services: Services, polled: dict[int, float] | None = None) -> list[str]:
     """Start what the rounds wait for: a comparison once a retraining ended; a review check every
-    REVIEW_POLL_SECONDS (the fallback when CVAT cannot reach the webhook). Returns the jobs started."""
+    REVIEW_POLL_SECONDS (the fallback when CVAT cannot reach the webhook); a round whose step job was lost
+    ends failed with the reason. Returns the jobs started."""
     started = []
+    for state, kind in (
+        ("scoring", "loop_round"),
+        ("training", "loop_retrain"),
+        ("comparing", "loop_compare"),
+    ):
+        for row in store.rounds_in(services, state):
+            _fail_if_step_lost(services, row, kind)
     for row in store.rounds_in(services, "training"):
         if row.new_model_id is None:
             continue
@@ -370,6 +378,16 @@ def advance(services: Services, polled: dict[int, float] | None = None) -> list[
             polled[row.id] = now
             started.append(start_job(services, "loop_check", {"round_id": row.id}))
     return started
+
+
+def _fail_if_step_lost(services: Services, row: LoopRound, kind: str) -> None:
+    """A round whose step job ended without moving it on (its worker died, the service stopped, a bug) says
+    so and ends failed; the next round can start."""
+    job = store.last_step_job(services, kind, row.id)
+    if job is None or job.status not in ("failed", "cancelled"):
+        return
+    if store.get_round(services, row.id).state == row.state:  # not moved on meanwhile
+        store.fail_round(services, row.id, f"the {kind} job {job.status}: {job.error}")
 
 
 def advance_forever(services: Services, stop: threading.Event) -> None:

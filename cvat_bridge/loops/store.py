@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
-from cvat_bridge.db import Loop, LoopRound, utcnow
+from cvat_bridge.db import Job, Loop, LoopRound, utcnow
 from cvat_bridge.services import Services
 
 ROUND_STATES = ("scoring", "reviewing", "reviewed", "training", "comparing", "done", "failed")
@@ -124,3 +124,10 @@ def reviewed_frames(services: Services, loop_id: int) -> tuple[set[tuple[int, in
         if row.review_task_id:
             tasks.add(row.review_task_id)
     return sent, tasks
+
+
+def last_step_job(services: Services, kind: str, round_id: int) -> Job | None:
+    """The latest job of this kind for the round."""
+    with services.db.session() as session:
+        jobs = session.scalars(select(Job).where(Job.kind == kind).order_by(Job.created_at.desc()))
+        return next((job for job in jobs if (job.params or {}).get("round_id") == round_id), None)
