@@ -3,13 +3,26 @@ worker died, the service stopped) ends failed with the reason instead of waiting
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
 from sqlalchemy import select
 
 from cvat_bridge.db import Job, LoopRound
 from cvat_bridge.jobs.store import create_job, fail_unfinished_job
 from cvat_bridge.loops import steps, store
 from cvat_bridge.services import Services
+from tests.conftest import make_settings
 from tests.loops.conftest import seed_loop
+
+
+@pytest.fixture
+def services(tmp_path: Path, database_url: str | None) -> Iterator[Services]:
+    """Both databases: SQLite and PostgreSQL (the conditional state changes are SQL)."""
+    svc = Services(make_settings(tmp_path / "data", database_url=database_url))
+    yield svc
+    svc.db.dispose()
 
 
 def _without_worker(services: Services) -> Services:
