@@ -22,8 +22,6 @@ import threading
 import time
 from typing import Any
 
-import numpy as np
-
 from cvat_bridge.cvat.client import CvatError, connect
 from cvat_bridge.cvat.importer import import_from_cvat
 from cvat_bridge.db import Loop, LoopRound
@@ -35,6 +33,7 @@ from cvat_bridge.jobs.store import TERMINAL_STATES
 from cvat_bridge.loops import cvat_review, store
 from cvat_bridge.loops.strategies import STRATEGIES, select, uncertainty
 from cvat_bridge.loops.webhook import new_secret
+from cvat_bridge.runtime.tags import frame_tag
 from cvat_bridge.services import Services
 from cvat_bridge.serving import ModelNotFound, ModelNotReady, get_predictor
 from cvat_bridge.serving.registry import check_model
@@ -210,15 +209,15 @@ def run_round_job(ctx: JobContext) -> dict[str, Any]:
             labels = cvat_review.project_labels(client, loop.project_id)
             chosen = select(probabilities, loop.budget, loop.strategy, seed=row.id)
             scores = uncertainty(probabilities, loop.strategy, seed=row.id)
-            best = probabilities.argmax(axis=1) if len(probabilities) else np.zeros(0, int)
-            guesses = [predictor.classes[int(best[i])] for i in range(len(candidates))]
+            tags = [frame_tag(row, predictor.classes) for row in probabilities]  # the one tag builder
+            guesses = [tag.label for tag in tags]
             selected = [
                 {
                     "task_id": candidates[i].task_id,
                     "frame": candidates[i].frame,
                     "name": candidates[i].name,
                     "guess": guesses[i],
-                    "confidence": float(probabilities[i].max()),
+                    "confidence": tags[i].confidence,
                     "score": float(scores[i]),
                 }
                 for i in chosen
@@ -237,7 +236,7 @@ def run_round_job(ctx: JobContext) -> dict[str, Any]:
             auto: dict[int, list[tuple[int, int]]] = {}
             chosen_set = set(chosen)
             for i, candidate in enumerate(candidates):
-                confident = probabilities[i].max() >= loop.auto_tag_threshold and guesses[i] in labels
+                confident = tags[i].confidence >= loop.auto_tag_threshold and guesses[i] in labels
                 if i not in chosen_set and confident and not candidate.tagged:
                     auto.setdefault(candidate.task_id, []).append((candidate.frame, labels[guesses[i]]))
             ctx.report(step="tagging confident frames")
