@@ -111,12 +111,15 @@ def create_review_task(
         names[candidate.name] = names.get(candidate.name, 0) + 1
     with tempfile.TemporaryDirectory(prefix="cvat-bridge-review-") as folder:
         paths, file_names = [], []
+        sources: dict[int, Any] = {}
         for candidate in frames:
             base = Path(candidate.name.replace("\\", "/")).name or f"frame_{candidate.frame}.jpg"
             file_name = base if names[candidate.name] == 1 else f"task{candidate.task_id}_{base}"
-            task = call(
-                f"read task {candidate.task_id}", lambda c=candidate: client.tasks.retrieve(c.task_id)
-            )
+            if candidate.task_id not in sources:
+                sources[candidate.task_id] = call(
+                    f"read task {candidate.task_id}", lambda c=candidate: client.tasks.retrieve(c.task_id)
+                )
+            task = sources[candidate.task_id]
             data = call(
                 f"download frame {candidate.frame} of task {candidate.task_id}",
                 lambda t=task, c=candidate: t.get_frame(c.frame, quality="original").read(),

@@ -92,3 +92,18 @@ def test_the_webhook_is_open_but_limited_and_the_rest_needs_the_token(client: Te
     assert client.get("/api/loops", headers=anonymous).status_code == 401
     assert client.post("/api/loops/1/rounds", headers=anonymous).status_code == 401
     assert client.post("/api/loops/webhook", content=b"not json", headers=anonymous).status_code == 400
+
+
+def test_acceptance_stage_loops_wait_for_acceptance(
+    client: TestClient, services: Services, reviewing: tuple[int, int]
+) -> None:
+    with services.db.session() as session:
+        session.get(Loop, reviewing[0]).review_done = "acceptance"
+    completed = {
+        "event": "update:job",
+        "webhook_id": 5,
+        "job": {"id": 9, "state": "completed", "stage": "annotation"},
+    }
+    assert deliver(client, completed).status_code == 200 and checks(services) == 0
+    accepted = {**completed, "job": {"id": 9, "state": "new", "stage": "acceptance"}}
+    assert deliver(client, accepted).status_code == 202 and checks(services) == 1
