@@ -209,7 +209,7 @@ def run_round_job(ctx: JobContext) -> dict[str, Any]:
             labels = cvat_review.project_labels(client, loop.project_id)
             chosen = select(probabilities, loop.budget, loop.strategy, seed=row.id)
             scores = uncertainty(probabilities, loop.strategy, seed=row.id)
-            tags = [frame_tag(row, predictor.classes) for row in probabilities]  # the one tag builder
+            tags = [frame_tag(p, predictor.classes) for p in probabilities]  # the one tag builder
             guesses = [tag.label for tag in tags]
             selected = [
                 {
