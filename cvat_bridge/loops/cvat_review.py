@@ -183,6 +183,16 @@ def register_webhook(client: Client, project_id: int, target_url: str, secret: s
     return webhook.id
 
 
+def remove_webhook(client: Client, webhook_id: int) -> None:
+    """Delete the loop's webhook (one already gone is fine)."""
+    from cvat_bridge.cvat.client import CvatNotFound
+
+    try:
+        call(f"remove webhook {webhook_id}", lambda: client.api_client.webhooks_api.destroy(webhook_id))
+    except CvatNotFound:
+        pass
+
+
 def review_finished(client: Client, job_id: int, review_done: str) -> bool:
     """Whether the review job is done: state completed (``completed``), or in the acceptance stage."""
     job = call(f"read job {job_id}", lambda: client.jobs.retrieve(job_id))

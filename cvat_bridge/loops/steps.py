@@ -149,12 +149,19 @@ def start_round(services: Services, loop: Loop) -> LoopRound:
 
 
 def stop_loop(services: Services, loop_id: int) -> Loop:
-    """No new round starts; a round under way finishes its steps."""
+    """No new round starts (a round under way finishes its steps, polled); the CVAT webhook is removed."""
+    loop = store.get_loop(services, loop_id)
+    webhook_id, note = loop.webhook_id, loop.webhook_note
+    if webhook_id is not None:
+        try:
+            with connect(services.settings) as client:
+                cvat_review.remove_webhook(client, webhook_id)
+            webhook_id, note = None, f"webhook #{loop.webhook_id} removed when the loop stopped"
+        except CvatError as exc:
+            note = f"could not remove webhook #{webhook_id} from CVAT: {exc}"
     with services.db.session() as session:
-        loop = session.get(Loop, loop_id)
-        if loop is None:
-            raise store.LoopNotFound(f"no loop with id {loop_id}")
-        loop.state = "stopped"
+        row = session.get(Loop, loop_id)
+        row.state, row.webhook_id, row.webhook_note = "stopped", webhook_id, note
     return store.get_loop(services, loop_id)
 
 

@@ -236,4 +236,6 @@ def test_two_rounds(loop_bridge: LoopBridge) -> None:
     assert round2["labelled"] == MANUAL + 2 * BUDGET
     check_comparison(bridge, round2, scorer)
     assert {f: t for f, t in cvat.tags_by_frame(source).items() if f < MANUAL} == manual_before
-    api(bridge, "POST", f"/loops/{loop['id']}/stop")
+    stopped = api(bridge, "POST", f"/loops/{loop['id']}/stop").json()
+    assert stopped["state"] == "stopped" and stopped["webhook_id"] is None
+    assert loop["webhook_id"] not in cvat.webhooks.hooks  # removed from CVAT
