@@ -263,7 +263,12 @@ def _train(ctx: JobContext) -> dict[str, Any]:
     }
     resume = bool(ctx.params.get("resume"))
     report = _logged(ctx, f"model {model.id} ({model.name} v{model.version})")
-    report(phase="resuming" if resume else "starting", epoch=0, epochs=model.settings.get("epochs"))
+    report(
+        phase="resuming" if resume else "starting",
+        epoch=0,
+        epochs=model.settings.get("epochs"),
+        eta_seconds=None,
+    )
     try:
         processes = resolve_processes(services.settings.train_processes)  # > 1: DDP, one process per GPU
         train = fine_tune if processes == 1 else partial(fine_tune_distributed, processes=processes)

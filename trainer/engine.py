@@ -57,11 +57,10 @@ from trainer.metrics import (
     prediction_rows,
 )
 from trainer.probe import ProbeChoice
+from trainer.progress import RECALIBRATING, Progress, Report, Workload
 from trainer.recipe import Recipe
 from trainer.steplosses import StepLosses
 
-Report = Callable[..., None]
-REPORT_EVERY_SECONDS = 1.0
 ONNX_CHECK_IMAGES = 16
 LR_WARMUP_SHARE = 0.05  # of the optimizer steps: the learning rate rises linearly, then follows a cosine
 RECALIBRATION_IMAGES = 1000  # train images (a spread) that re-estimate BatchNorm statistics after training
@@ -240,11 +239,13 @@ def _build(
     decisions: dict[str, Any] = {}
     evidence = None
     if recipe.needs_evidence and resumed is None:
-        report(phase="examining the train images")
+        report(phase="examining the train images", eta_seconds=None)
         loader = make_loader(eval_dataset(data.train, preprocessing), settings.batch_size, workers)
         backbone = model if settings.pretrained else None
         head = classifier_head(model) if settings.pretrained else None
+        examined = time.monotonic()
         evidence = gather_evidence(backbone, head, loader, device, check_cancelled)
+        examined = time.monotonic() - examined
     flips, mirror = recipe.choose_flips(evidence, num_classes)
     decisions["flips"] = flips
     if mirror is not None:
@@ -290,10 +291,12 @@ def _build(
         scheduler=scheduler,
         scaler=torch.amp.GradScaler(enabled=device.amp_dtype == torch.float16),
         device=device,
-        progress=_Progress(report, settings.epochs, len(train_loader), started),
+        progress=Progress(report, _workload(settings, data, len(train_loader))),
         check_cancelled=check_cancelled,
         losses=StepLosses.for_epochs(settings.epochs),
     )
+    if evidence is not None:
+        step.progress.examined(examined, len(data.train))
     return _Run(
         spec, settings, data, out_dir, info, report, check_cancelled, placement, device, preprocessing,
         model, recipe, workers, decisions, step, val_loader, probe, started,
@@ -322,8 +325,11 @@ def _fit(run: _Run, resumed: Resumed | None = None) -> tuple[dict[str, Any], lis
     for epoch in range(first_epoch, settings.epochs + 1):
         epoch_start = time.monotonic()
         run.recipe.start_epoch(model, epoch)
+        step.progress.start_epoch()
         train_loss, images_per_second = placement.train_epoch(model, run.step, epoch)
+        step.progress.start_validation()
         val_loss, logits, labels = placement.evaluate(model, run.val_loader, run.device, run.step.criterion)
+        step.progress.validated()
         val_accuracy = float((logits.argmax(1) == labels).mean())
         history.append(
             {
@@ -397,14 +403,14 @@ def _finalise(run: _Run, best: dict[str, Any], history: list[dict[str, Any]]) ->
         torch.load(out_dir / artifacts.WEIGHTS, map_location=device.device, weights_only=True)
     )
     if best["epoch"] > 0 and not run.recipe.freeze_batchnorm:
-        run.report(phase="re-estimating BatchNorm statistics")
+        run.step.progress.phase(RECALIBRATING)
         spread = data.train[:: max(1, len(data.train) // RECALIBRATION_IMAGES)]
         loader = make_loader(eval_dataset(spread, run.preprocessing), run.settings.batch_size, run.workers)
         if recalibration := recalibrate(model, loader, device, run.check_cancelled):
             run.decisions["batchnorm"] = recalibration.to_dict()
             if recalibration.kept:
                 artifacts.save_torch(_cpu_state(model), out_dir / artifacts.WEIGHTS)
-    run.report(phase="evaluating")
+    run.step.progress.phase("evaluating")
     _, logits, labels = evaluate(model, run.val_loader, device)
     metrics = classification_metrics(logits, labels, data.classes)
     metrics["baseline"] = majority_baseline(data.train, labels, logits, data.classes)
@@ -432,12 +438,12 @@ def _finalise(run: _Run, best: dict[str, Any], history: list[dict[str, Any]]) ->
     plot_training_curves(history, out_dir / artifacts.CURVES_PNG, f"{name}: training", best["epoch"])
     plot_per_class_metrics(metrics["per_class"], out_dir / artifacts.PER_CLASS_PNG, f"{name}: per class")
 
-    run.report(phase="exporting")
+    run.step.progress.phase("exporting")
     check_images = eval_dataset(data.val[:ONNX_CHECK_IMAGES], run.preprocessing)
     check_inputs = torch.stack([check_images[i][0] for i in range(len(check_images))])
     metrics["onnx_max_abs_diff"] = export_onnx(model, check_inputs, out_dir / artifacts.ONNX)
     if run.settings.int8:
-        run.report(phase="quantizing")
+        run.step.progress.phase("quantizing")
         metrics["int8"] = _export_int8(out_dir, data.train, run.preprocessing, run.val_loader, logits, labels)
     metrics["device"] = str(device.device)
     metrics["loader_workers"] = run.workers
@@ -465,7 +471,7 @@ class StepContext:
     scheduler: torch.optim.lr_scheduler.LRScheduler
     scaler: torch.amp.GradScaler
     device: Device
-    progress: _Progress
+    progress: Progress
     check_cancelled: Callable[[], None]
     losses: StepLosses  # this epoch's step losses, for its history row
 
@@ -532,52 +538,6 @@ def evaluate(
     return total_loss / max(len(labels), 1), logits, labels
 
 
-class _Progress:
-    """Throttled progress reports (at most one a second, plus one at each epoch's end)."""
-
-    def __init__(self, report: Report, epochs: int, steps: int, started: float) -> None:
-        self._report, self._epochs, self._steps, self._started = report, epochs, steps, started
-        self._last = 0.0
-
-    def _eta(self, epoch: int, step: int) -> float:
-        done = (epoch - 1) + step / self._steps
-        elapsed = time.monotonic() - self._started
-        return elapsed / done * (self._epochs - done) if done else 0.0
-
-    def step(self, epoch: int, step: int, loss: float, images_per_second: float) -> None:
-        now = time.monotonic()
-        if now - self._last < REPORT_EVERY_SECONDS:
-            return
-        self._last = now
-        self._report(
-            phase="training",
-            epoch=epoch,
-            epochs=self._epochs,
-            step=step,
-            steps=self._steps,
-            loss=loss,
-            images_per_second=images_per_second,
-            eta_seconds=self._eta(epoch, step),
-        )
-
-    def epoch_done(
-        self, epoch: int, loss: float, val_loss: float, val_accuracy: float, history: list
-    ) -> None:
-        self._last = time.monotonic()
-        self._report(
-            phase="training",
-            epoch=epoch,
-            epochs=self._epochs,
-            step=self._steps,
-            steps=self._steps,
-            loss=loss,
-            val_loss=val_loss,
-            val_accuracy=val_accuracy,
-            eta_seconds=self._eta(epoch + 1, 0) if epoch < self._epochs else 0.0,
-            history=history,
-        )
-
-
 def _export_int8(
     out_dir: Path,
     train: list[Sample],
@@ -599,6 +559,21 @@ def _export_int8(
     except Exception as exc:  # noqa: BLE001 - ONNX Runtime's quantizer raises bare Exceptions
         return {"error": f"int8 quantization failed: {exc}"}
     return compare_int8(path, (images.numpy() for images, _ in val_loader), logits, labels)
+
+
+def _workload(settings: TrainSettings, data: TrainData, steps: int) -> Workload:
+    """What the run reads after its first step, for the time-left estimate (trainer/progress.py)."""
+    images_after = {
+        "evaluating": len(data.val) + len(data.test),
+        "exporting": min(ONNX_CHECK_IMAGES, len(data.val)),
+    }
+    if not settings.freeze_batchnorm:
+        images_after[RECALIBRATING] = len(data.train[:: max(1, len(data.train) // RECALIBRATION_IMAGES)])
+    if settings.int8:
+        from trainer.quantize import CALIBRATION_IMAGES
+
+        images_after["quantizing"] = min(CALIBRATION_IMAGES, len(data.train)) + len(data.val)
+    return Workload(settings.epochs, steps, settings.batch_size, len(data.val), images_after)
 
 
 def _check_data(data: TrainData) -> None:

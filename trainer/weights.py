@@ -7,6 +7,7 @@ put it in, and the alternative (`pretrained: false`).
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 import shutil
@@ -18,6 +19,8 @@ from typing import Any
 import torch
 
 from trainer.catalogue import LocalWeights, WeightsFile, get_architecture
+
+log = logging.getLogger(__name__)
 
 DOWNLOAD_TIMEOUT_SECONDS = 20.0
 DOWNLOAD_ENV = "CVAT_BRIDGE_WEIGHTS_DOWNLOAD"  # "0": never try the network, use the cache only
@@ -62,13 +65,14 @@ def resolve_state_dict(
             ) from exc
     if not os.path.isfile(weights.path):
         if not (download and downloads_allowed()):
-            raise WeightsMissing(architecture, weights, "not in the cache, and downloads are off")
+            raise WeightsMissing(architecture, weights, "they are not on this machine, and downloads are off")
         try:
             with _socket_timeout(DOWNLOAD_TIMEOUT_SECONDS):
                 return fetch()
         except Exception as exc:  # noqa: BLE001 - DNS, proxy, HTTP, hash: all mean "not downloadable"
+            log.warning("downloading %s failed: %s", weights.url or weights.file_name, exc)
             raise WeightsMissing(
-                architecture, weights, f"not cached, and the download failed: {exc}"
+                architecture, weights, "they are not on this machine and could not be downloaded"
             ) from exc
     try:
         return fetch()
