@@ -42,8 +42,10 @@ class TrainRequest(TrainSettings):
 
 def model_summary(model: Model) -> dict[str, Any]:
     """A model in a list: its metrics and progress without their lists and tables (history, per-class
-    figures, confusion matrices: GET /api/models/{id} has them)."""
+    figures, confusion matrices: GET /api/models/{id} has them), plus "warnings": why a model may not be
+    useful (metrics.warnings), so a list can flag it."""
     data = model_to_dict(model)
+    data["warnings"] = list((model.metrics or {}).get("warnings") or [])
     data["metrics"], data["progress"] = scalar_fields(model.metrics), scalar_fields(model.job.progress)
     return data
 

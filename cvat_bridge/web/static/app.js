@@ -5,17 +5,31 @@ const TOKEN_KEY = "cvat-bridge-token";
 
 function apiToken() { return localStorage.getItem(TOKEN_KEY) || ""; }
 
-function askToken() {
+// The token dialog; message: why it opened (e.g. the saved token was refused), shown inside it.
+function askToken(message = "") {
   const dialog = document.getElementById("token-dialog");
+  const error = document.getElementById("token-error");
+  error.textContent = message;
+  error.hidden = !message;
   if (!dialog.open) dialog.showModal();
 }
 
+// A token is saved only once the service accepts it; a refused one is said so inside the dialog.
+async function saveToken(event) {
+  event.preventDefault();
+  const token = document.getElementById("token-input").value.trim();
+  const response = await fetch("/api/models", { headers: { Authorization: `Bearer ${token}` } });
+  if (response.status === 401) {
+    askToken("Wrong token: the service refused it. Check the file api-token and paste it again.");
+    return;
+  }
+  localStorage.setItem(TOKEN_KEY, token);
+  location.reload();
+}
+
 document.addEventListener("DOMContentLoaded", () => {
-  document.getElementById("token-button").addEventListener("click", askToken);
-  document.getElementById("token-form").addEventListener("submit", () => {
-    localStorage.setItem(TOKEN_KEY, document.getElementById("token-input").value.trim());
-    location.reload();
-  });
+  document.getElementById("token-button").addEventListener("click", () => askToken());
+  document.getElementById("token-form").addEventListener("submit", saveToken);
   if (!apiToken()) askToken();
 });
 
@@ -28,7 +42,7 @@ async function api(path, options = {}) {
     headers["Content-Type"] = "application/json";
   }
   const response = await fetch(`/api${path}`, Object.assign({}, options, { headers, body }));
-  if (response.status === 401) askToken();
+  if (response.status === 401) askToken(apiToken() ? "Wrong token: the service refused the saved one." : "");
   const text = await response.text();
   const data = text ? JSON.parse(text) : null;
   if (!response.ok) throw new Error(errorText(data, response));
@@ -65,4 +79,45 @@ function el(tag, attrs = {}, ...children) {
 
 function percent(value, digits = 1) {
   return value === null || value === undefined ? "–" : `${(100 * value).toFixed(digits)}%`;
+}
+
+// An error message as a sentence of its own: capital first letter, a full stop.
+function sentence(text) {
+  const trimmed = String(text || "").trim();
+  if (!trimmed) return "";
+  const capital = trimmed[0].toUpperCase() + trimmed.slice(1);
+  return /[.!?]$/.test(capital) ? capital : `${capital}.`;
+}
+
+// A line of code with a Copy button (the clipboard, or the text selected where the clipboard is refused).
+function copyableCode(text, label) {
+  const code = el("code", {}, text);
+  const button = el("button", { type: "button", class: "secondary copy", "aria-label": `Copy ${label}` }, "Copy");
+  button.addEventListener("click", async () => {
+    try {
+      await navigator.clipboard.writeText(text);
+      button.textContent = "Copied";
+    } catch {
+      getSelection().selectAllChildren(code);
+      button.textContent = "Selected: press Ctrl+C";
+    }
+    setTimeout(() => { button.textContent = "Copy"; }, 2000);
+  });
+  return el("div", { class: "copyable" }, el("pre", {}, code), button);
+}
+
+// Files dropped on zone go into the file input (as if picked), then onFiles(files) runs.
+function dropZone(zone, input, onFiles = () => {}) {
+  zone.classList.add("drop-zone");
+  const over = (on) => (event) => { event.preventDefault(); zone.classList.toggle("dragging", on); };
+  zone.addEventListener("dragenter", over(true));
+  zone.addEventListener("dragover", over(true));
+  zone.addEventListener("dragleave", over(false));
+  zone.addEventListener("drop", (event) => {
+    over(false)(event);
+    if (!event.dataTransfer.files.length) return;
+    input.files = event.dataTransfer.files;
+    input.dispatchEvent(new Event("change", { bubbles: true }));
+  });
+  input.addEventListener("change", () => onFiles(Array.from(input.files)));
 }

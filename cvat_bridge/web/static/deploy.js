@@ -52,13 +52,17 @@ function drawDeployment(container, model, state) {
   if (state.in_cvat === false && state.state === "ready") {
     lines.push(el("p", { class: "status-error" }, "CVAT does not list this function yet."));
   }
-  if (!state.nuclio_configured) {
-    lines.push(el("p", { class: "muted" }, "Set CVAT_BRIDGE_NUCLIO_URL to deploy from here, or download the " +
-      "function and run: nuctl deploy --project-name cvat --path DIR --file DIR/function.yaml --platform local"));
-  } else if (!state.public_url_configured) {
-    lines.push(el("p", { class: "muted", "data-missing": "public-url" }, "Set CVAT_BRIDGE_PUBLIC_URL to this " +
-      "service's URL as the Nuclio dashboard reaches it (e.g. http://cvat-bridge:8000) to deploy from here."));
+  const why = !state.nuclio_configured ? "Deploy is off: CVAT_BRIDGE_NUCLIO_URL (CVAT's Nuclio dashboard) is not set."
+    : !state.public_url_configured ? "Deploy is off: CVAT_BRIDGE_PUBLIC_URL (this service's URL as the Nuclio " +
+      "dashboard reaches it, e.g. http://cvat-bridge:8000) is not set." : busy ? "Deploy is off while a deployment runs." : "";
+  if (why) {
+    deploy.title = why;
+    deploy.setAttribute("aria-describedby", "deploy-why");
+    lines.push(el("p", { class: "muted", id: "deploy-why", "data-missing": state.nuclio_configured ? "public-url" : "nuclio-url" }, why));
   }
+  const folder = state.function_name || "DIR";
+  lines.push(el("p", { class: "muted" }, "Or download the function, unzip it, and deploy it with nuctl:"),
+    copyableCode(`nuctl deploy --project-name cvat --path ${folder} --file ${folder}/function.yaml --platform local`, "the nuctl deploy command"));
   container.replaceChildren(...lines, el("p", {}, deploy, " ", remove, " ", download));
 }
 

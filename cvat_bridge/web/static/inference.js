@@ -13,6 +13,12 @@ async function loadModels() {
   if (wanted && models.some((model) => String(model.id) === wanted)) select.value = wanted;
 }
 
+function errorCard(file, message) {
+  return el("figure", { class: "card result result-error" },
+    el("figcaption", {}, el("div", { class: "muted" }, file.name),
+      el("p", { class: "prediction status-failed" }, "Not classified"), el("p", {}, sentence(message))));
+}
+
 function resultCard(file, prediction) {
   const best = prediction.label === null
     ? el("p", { class: "prediction muted" }, "No class above the threshold")
@@ -30,30 +36,45 @@ function resultCard(file, prediction) {
           el("td", {}, score.label), el("td", { class: "num" }, percent(score.confidence)))))));
 }
 
-async function runInference(event) {
-  event.preventDefault();
-  const modelId = document.getElementById("model-select").value;
-  const files = Array.from(document.getElementById("image-input").files);
-  const results = document.getElementById("results");
-  const button = document.getElementById("run-button");
+// One request per image: an unreadable file gets its own error, the others their results.
+async function predictOne(modelId, file) {
   const form = new FormData();
-  files.forEach((file) => form.append("file", file, file.name));
+  form.append("file", file, file.name);
   form.append("top_k", document.getElementById("top-k-input").value || "3");
   form.append("threshold", document.getElementById("threshold-input").value || "0");
-  button.disabled = true;
-  flash("");
   try {
     const answer = await api(`/models/${modelId}/predict`, { method: "POST", body: form });
-    results.replaceChildren(...answer.predictions.map((prediction, i) => resultCard(files[i], prediction)));
+    return resultCard(file, answer.predictions[0]);
   } catch (error) {
-    results.replaceChildren();
-    flash(error.message);
-  } finally {
-    button.disabled = false;
+    return errorCard(file, error.message);
   }
+}
+
+async function runInference(event) {
+  event.preventDefault();
+  const select = document.getElementById("model-select");
+  const files = Array.from(document.getElementById("image-input").files);
+  const button = document.getElementById("run-button");
+  button.disabled = true;
+  flash("");
+  clearResults();
+  const cards = [];
+  for (const file of files) cards.push(await predictOne(select.value, file));
+  document.getElementById("results-title").textContent = `Results of ${select.selectedOptions[0].textContent}`;
+  document.getElementById("results-title").hidden = false;
+  document.getElementById("results").replaceChildren(...cards);
+  button.disabled = false;
+}
+
+// Results belong to the model that gave them: changing the model clears them.
+function clearResults() {
+  document.getElementById("results-title").hidden = true;
+  document.getElementById("results").replaceChildren();
 }
 
 document.addEventListener("DOMContentLoaded", () => {
   document.getElementById("predict-form").addEventListener("submit", runInference);
-  loadModels().catch((error) => flash(error.message));
+  document.getElementById("model-select").addEventListener("change", clearResults);
+  dropZone(document.getElementById("predict-form"), document.getElementById("image-input"));
+  loadModels().catch((error) => flash(sentence(error.message)));
 });

@@ -1,5 +1,5 @@
 // Models page, the selected model's detail panel: progress, results (curves, metrics, per-class table,
-// confusion matrix), artifacts and deployment. Uses statusCell, progressText, progressValue of models.js.
+// confusion matrix), artifacts and deployment. Uses statusCell, progressText, progressValue, failure of models.js.
 "use strict";
 
 let shownDeploymentFor = null;
@@ -131,7 +131,7 @@ function renderDetail(model) {
   section.hidden = false;
   document.getElementById("detail-title").textContent = `${model.name} v${model.version} · ${model.architecture}`;
   document.getElementById("detail-status").replaceChildren(statusCell(model));
-  document.getElementById("detail-error").textContent = model.status === "failed" ? model.error || "" : "";
+  document.getElementById("detail-error").replaceChildren(...failure(model));  // models.js
   const progress = document.getElementById("detail-progress");
   progress.replaceChildren(...(model.status === "running" ? [el("progress", { max: "1", value: String(progressValue(model)) })] : []),
     el("p", { id: "progress-text" }, progressText(model)));

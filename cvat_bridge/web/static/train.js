@@ -11,8 +11,9 @@ function selectArchitecture(name) {
   selectedArchitecture = architectures.find((a) => a.name === name);
   for (const row of document.querySelectorAll("#architectures tbody tr")) {
     row.classList.toggle("selected", row.dataset.name === name);
-    row.setAttribute("aria-selected", row.dataset.name === name ? "true" : "false");
+    row.querySelector("input").checked = row.dataset.name === name;
   }
+  showWeightsNote();
   const a = selectedArchitecture;
   const facts = [
     ["Source", a.source], ["Parameters", a.num_params?.toLocaleString()], ["GFLOPs", fixed(a.gflops, 3)],
@@ -33,15 +34,38 @@ function selectArchitecture(name) {
   document.getElementById("s-size").placeholder = `native (${a.native_size})`;
 }
 
+// The catalogue is one radio group (one tab stop; arrow keys move the choice; Space does not scroll).
 async function loadArchitectures() {
   architectures = await api("/architectures");
-  document.querySelector("#architectures tbody").replaceChildren(...architectures.map((a) =>
-    el("tr", { "data-name": a.name, tabindex: "0", onclick: () => selectArchitecture(a.name),
-               onkeydown: (e) => { if (e.key === "Enter") selectArchitecture(a.name); } },
-      el("td", {}, a.name), el("td", { class: "num" }, millions(a.num_params)),
+  document.querySelector("#architectures tbody").replaceChildren(...architectures.map((a) => {
+    const radio = el("input", { type: "radio", name: "architecture", value: a.name, id: `arch-${a.name}` });
+    radio.addEventListener("change", () => selectArchitecture(a.name));
+    return el("tr", { "data-name": a.name, onclick: (e) => { if (e.target !== radio) { radio.focus(); selectArchitecture(a.name); } } },
+      el("td", {}, radio, " ", el("label", { for: `arch-${a.name}`, class: "inline" }, a.name)),
+      el("td", { class: "num" }, millions(a.num_params)),
       el("td", { class: "num" }, fixed(a.gflops, 3)), el("td", { class: "num" }, a.imagenet_acc1 ? `${fixed(a.imagenet_acc1)}%` : "–"),
-      el("td", { class: "num" }, a.native_size), el("td", {}, a.weights_cached ? "✓" : "–"))));
-  if (architectures.length) selectArchitecture(architectures[0].name);
+      el("td", { class: "num" }, a.native_size),
+      el("td", { class: a.weights_cached ? "weights-here" : "weights-missing" }, a.weights_cached ? "✓ here" : "download needed"));
+  }));
+  // Preselected: the first architecture whose pretrained weights are on this machine (training works offline).
+  const ready = architectures.find((a) => a.weights_cached) || architectures[0];
+  if (ready) selectArchitecture(ready.name);
+}
+
+// Pretrained weights that are not here: say so before training, and offer training from scratch.
+function showWeightsNote() {
+  const note = document.getElementById("weights-note");
+  const pretrained = document.getElementById("s-pretrained").checked;
+  const a = selectedArchitecture;
+  if (!a || a.weights_cached || !pretrained) { note.hidden = true; return; }
+  note.replaceChildren(
+    `The pretrained weights of ${a.name} are not on this machine: training downloads them first, and fails ` +
+    "without internet. ",
+    el("button", { type: "button", class: "secondary", id: "scratch-button", onclick: () => {
+      document.getElementById("s-pretrained").checked = false;
+      showWeightsNote();
+    } }, "Train from scratch instead"));
+  note.hidden = false;
 }
 
 async function loadCollections() {
@@ -78,13 +102,14 @@ async function startTraining(event) {
     }, readSettings()) });
     location.href = `/models#${model.id}`;
   } catch (error) {
-    flash(error.message);
+    flash(sentence(error.message));
     button.disabled = false;
   }
 }
 
 document.addEventListener("DOMContentLoaded", () => {
   document.getElementById("train-form").addEventListener("submit", startTraining);
+  document.getElementById("s-pretrained").addEventListener("change", showWeightsNote);
   loadArchitectures().catch((e) => flash(e.message));
   loadCollections().catch((e) => flash(e.message));
 });
