@@ -37,11 +37,31 @@ def test_run_inference_shows_image_class_and_confidence(trained: Trained, page: 
     assert float(shown.inner_text().rstrip("%")) == pytest.approx(100 * probabilities.max(), abs=0.051)
 
 
-def test_an_unreadable_file_shows_the_error(trained: Trained, page: Page, tmp_path: Path) -> None:
+def test_an_unreadable_file_among_good_ones_gets_its_own_error(
+    trained: Trained, page: Page, tmp_path: Path
+) -> None:
+    images = sample_images(trained.classes, per_class=1)[:2]
+    for name, data in images:
+        (tmp_path / name).write_bytes(data)
     (tmp_path / "notes.txt").write_text("not an image")
+    files = [str(tmp_path / images[0][0]), str(tmp_path / "notes.txt"), str(tmp_path / images[1][0])]
     page.goto(f"/inference?model={trained.model_id}")
     expect(page.get_by_label("Model")).to_have_value(str(trained.model_id))
-    page.get_by_label("Images").set_input_files(str(tmp_path / "notes.txt"))
+    model_text = page.locator("#model-select option:checked").inner_text()
+    page.get_by_label("Images").set_input_files(files)
     page.get_by_role("button", name="Run Inference").click()
-    expect(page.locator("#flash")).to_contain_text("notes.txt: not a readable image")
-    expect(page.locator("figure.result")).to_have_count(0)
+
+    cards = page.locator("figure.result")
+    expect(cards).to_have_count(3)
+    expect(page.locator("#results-title")).to_have_text(f"Results of {model_text}")
+    for index in (0, 2):  # the good images keep their results, in upload order
+        expect(cards.nth(index).locator(".predicted-label")).to_have_text(re.compile("|".join(trained.classes)))
+    expect(cards.nth(1)).to_contain_text("notes.txt")
+    expect(cards.nth(1)).to_contain_text("Not classified")
+    expect(cards.nth(1)).to_contain_text("notes.txt: not a readable image")
+    expect(page.locator("#flash")).to_be_hidden()
+
+    # Another model chosen: the results of this one go.
+    page.get_by_label("Model").select_option("")
+    expect(cards).to_have_count(0)
+    expect(page.locator("#results-title")).to_be_hidden()

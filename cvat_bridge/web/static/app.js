@@ -81,11 +81,12 @@ function percent(value, digits = 1) {
   return value === null || value === undefined ? "–" : `${(100 * value).toFixed(digits)}%`;
 }
 
-// An error message as a sentence of its own: capital first letter, a full stop.
+// An error message as a sentence of its own: capital first letter (unless it starts with a name such as
+// "bee.jpg" or "resnet18"), a full stop.
 function sentence(text) {
   const trimmed = String(text || "").trim();
   if (!trimmed) return "";
-  const capital = trimmed[0].toUpperCase() + trimmed.slice(1);
+  const capital = /^[a-z]+(\s|$)/.test(trimmed) ? trimmed[0].toUpperCase() + trimmed.slice(1) : trimmed;
   return /[.!?]$/.test(capital) ? capital : `${capital}.`;
 }
 
