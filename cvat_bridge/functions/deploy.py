@@ -28,6 +28,7 @@ from cvat_bridge.functions.render import (
     ModelNotFound,
     ModelNotReady,
     function_config,
+    function_name,
     load_source,
     variant_function_name,
 )
@@ -61,9 +62,12 @@ def deployment_state(services: Services, model_id: int) -> dict[str, Any]:
     job = _latest_deploy_job(services, model_id)
     with services.db.session() as session:
         row = session.get(Deployment, model_id)
+        model = session.get(Model, model_id)
         state = {
             "model_id": model_id,
             "function_name": row.function_name if row else None,
+            # the folder in the CPU function's zip (for `nuctl deploy --path`)
+            "function_folder": function_name(model.name, model.version) if model else None,
             "state": row.state if row else "not_deployed",
             "message": row.message if row else None,
             "in_cvat": row.in_cvat if row else None,

@@ -51,4 +51,4 @@ def test_refused_upload_shows_the_reason(page, tmp_path: Path) -> None:
     form.get_by_label("Zip file").set_input_files(str(zip_path))
     form.get_by_label("Collection name").fill("one")
     form.get_by_role("button", name="Upload and import").click()
-    expect(page.locator("#flash")).to_contain_text("a collection needs at least 2 classes")
+    expect(page.locator("#flash")).to_contain_text("A collection needs at least 2 classes")

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
+from cvat_bridge.functions.render import function_name
 from cvat_bridge.ingest.registry import list_collections
 from cvat_bridge.services import Services
 from tests.collections.zips import class_files, write_zip
@@ -145,5 +146,6 @@ def test_deploy_section_says_why_deploy_is_off_and_copies_the_nuctl_line(
     expect(deploy).to_have_attribute("title", why)
     page.get_by_role("button", name="Copy the nuctl deploy command").click()
     copied = page.evaluate("navigator.clipboard.readText()")
-    assert copied.startswith("nuctl deploy --project-name cvat --path ")
+    folder = function_name("deployable", 1)
+    assert copied.startswith(f"nuctl deploy --project-name cvat --path ./{folder} --file ./{folder}/")
     assert copied == page.locator("#deployment .copyable code").inner_text()

@@ -60,9 +60,10 @@ function drawDeployment(container, model, state) {
     deploy.setAttribute("aria-describedby", "deploy-why");
     lines.push(el("p", { class: "muted", id: "deploy-why", "data-missing": state.nuclio_configured ? "public-url" : "nuclio-url" }, why));
   }
-  const folder = state.function_name || "DIR";
-  lines.push(el("p", { class: "muted" }, "Or download the function, unzip it, and deploy it with nuctl:"),
-    copyableCode(`nuctl deploy --project-name cvat --path ${folder} --file ${folder}/function.yaml --platform local`, "the nuctl deploy command"));
+  const folder = state.function_folder || "FOLDER";
+  lines.push(el("p", { class: "muted" }, "Or download the function, unzip it, and deploy it with nuctl where CVAT's Nuclio runs:"),
+    copyableCode(`nuctl deploy --project-name cvat --path ./${folder} --file ./${folder}/function.yaml --platform local ` +
+      `--platform-config '{"attributes": {"network": "cvat_cvat"}}'`, "the nuctl deploy command"));
   container.replaceChildren(...lines, el("p", {}, deploy, " ", remove, " ", download));
 }
 
