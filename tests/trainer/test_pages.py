@@ -90,7 +90,11 @@ def test_train_page_to_models_page(page: Page, services: Services) -> None:
     try:
         page.locator(f"#models-table tbody tr[data-id='{long.id}']").click(timeout=30_000)
         expect(page.locator("#progress-text")).to_contain_text(
-            re.compile(r"epoch \d+/300 · step \d+/\d+ · train loss"), timeout=120_000
+            re.compile(
+                r"epoch \d+/300 · step \d+/\d+ · train loss [\d.]+ · "
+                r"(epoch \d+ val accuracy [\d.]+% · )?about \d+ (min \d+ s|s|h \d+ min) left"
+            ),
+            timeout=120_000,
         )
         expect(page.locator("#detail-progress progress")).to_be_visible()
         page.click("#cancel-button")
