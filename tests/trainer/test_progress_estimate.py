@@ -1,5 +1,6 @@
 """The time left that a training run reports counts every phase still to come (epochs, validation passes,
-BatchNorm re-estimation, evaluation, export, int8), and the scores it reports say which epoch they are from."""
+BatchNorm re-estimation, evaluation, export, int8), and the scores it reports say which epoch they are
+from."""
 
 from __future__ import annotations
 

@@ -104,7 +104,7 @@ function copyableCode(text, label) {
     }
     setTimeout(() => { button.textContent = "Copy"; }, 2000);
   });
-  return el("div", { class: "copyable" }, el("pre", {}, code), button);
+  return el("div", { class: "copyable" }, el("pre", { tabindex: "0", "aria-label": label }, code), button);
 }
 
 // Files dropped on zone go into the file input (as if picked), then onFiles(files) runs.
