@@ -55,7 +55,9 @@ def test_an_unreadable_file_among_good_ones_gets_its_own_error(
     expect(cards).to_have_count(3)
     expect(page.locator("#results-title")).to_have_text(f"Results of {model_text}")
     for index in (0, 2):  # the good images keep their results, in upload order
-        expect(cards.nth(index).locator(".predicted-label")).to_have_text(re.compile("|".join(trained.classes)))
+        expect(cards.nth(index).locator(".predicted-label")).to_have_text(
+            re.compile("|".join(trained.classes))
+        )
     expect(cards.nth(1)).to_contain_text("notes.txt")
     expect(cards.nth(1)).to_contain_text("Not classified")
     expect(cards.nth(1)).to_contain_text("notes.txt: not a readable image")
