@@ -29,12 +29,15 @@ VIEWS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "hei
 
 
 def pages(model_id: int) -> dict[str, tuple[str, str]]:
-    """name -> (path, selector that shows the page's data has loaded)."""
+    """name -> (path, selector that shows the page's data has loaded): the navigation's pages and the linked
+    ones (the collection's page, a comparison: here of the one model with itself)."""
     return {
         "collections": ("/collections", "section.collection"),
         "train": ("/train", "#architectures input[type=radio]:checked"),
         "models": (f"/models#{model_id}", "#detail-metrics"),
         "inference": (f"/inference?model={model_id}", "figure.result"),
+        "collection": ("/collections/1", "#image-grid figure.thumb"),
+        "compare": (f"/compare?a={model_id}&b={model_id}", "#compare-metrics"),
     }
 
 

@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from cvat_bridge.services import Services
-from cvat_bridge.web.pages import PAGES
+from cvat_bridge.web.pages import LINKED_PAGES, PAGES
 from tests.helpers.models import train_tiny_model
 from tests.helpers.pages import PHONE, axe_violations, install_axe, sideways_overflow
 
@@ -20,14 +20,21 @@ def trained(services: Services) -> int:
 
 
 def _views(model_id: int) -> list[tuple[str, str]]:
-    """(path, what shows that its data is loaded) of every page; the Models page with a model selected."""
+    """(path, what shows that its data is loaded) of every page: the navigation's (the Models page with a
+    model selected) and the linked ones (a collection's page, a comparison)."""
     ready = {
         "/collections": "section.collection",
         "/train": "#architectures input[type=radio]:checked",
         "/models": "#detail-metrics",
         "/inference": f"#model-select option[value='{model_id}']",
     }
-    return [(f"/models#{model_id}" if path == "/models" else path, ready[path]) for path in PAGES]
+    views = [(f"/models#{model_id}" if path == "/models" else path, ready[path]) for path in PAGES]
+    linked = [
+        ("/collections/1", "#image-grid figure.thumb"),
+        (f"/compare?a={model_id}&b={model_id}", "#compare-metrics"),
+    ]
+    assert len(linked) == len(LINKED_PAGES)
+    return views + linked
 
 
 def test_every_page_passes_axe_at_wcag_21_aa(page: Page, trained: int) -> None:

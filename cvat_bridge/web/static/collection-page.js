@@ -45,9 +45,12 @@ function countsTable(collection) {
   return el("table", { class: "counts", id: "counts-table" },
     el("thead", {}, el("tr", {}, el("th", {}, "Class"), splits.map((s) => el("th", { class: "num", scope: "col" }, s)))),
     el("tbody", {}, collection.classes.map((label) => el("tr", {}, el("th", { scope: "row" }, label),
-      splits.map((split) => el("td", { class: "num" }, el("button", { class: "link", type: "button",
-        "data-class": label, "data-split": split, "aria-label": `${label} in ${split}: show these images`,
-        onclick: () => show(label, split) }, collection.splits[split][label] || 0)))))));
+      splits.map((split) => {
+        const count = collection.splits[split][label] || 0;  // the accessible name starts with the visible count
+        return el("td", { class: "num" }, el("button", { class: "link", type: "button", "data-class": label,
+          "data-split": split, "aria-label": `${count} images of ${label} in ${split}: show them`,
+          onclick: () => show(label, split) }, count));
+      })))));
 }
 
 async function loadImages() {
