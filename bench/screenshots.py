@@ -36,6 +36,7 @@ def pages(model_id: int) -> dict[str, tuple[str, str]]:
         "train": ("/train", "#architectures input[type=radio]:checked"),
         "models": (f"/models#{model_id}", "#detail-metrics"),
         "inference": (f"/inference?model={model_id}", "figure.result"),
+        "loops": ("/loops", f"#loop-model option[value='{model_id}']"),
         "collection": ("/collections/1", "#image-grid figure.thumb"),
         "compare": (f"/compare?a={model_id}&b={model_id}", "#compare-metrics"),
     }

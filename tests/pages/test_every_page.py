@@ -27,6 +27,7 @@ def _views(model_id: int) -> list[tuple[str, str]]:
         "/train": "#architectures input[type=radio]:checked",
         "/models": "#detail-metrics",
         "/inference": f"#model-select option[value='{model_id}']",
+        "/loops": f"#loop-model option[value='{model_id}']",
     }
     views = [(f"/models#{model_id}" if path == "/models" else path, ready[path]) for path in PAGES]
     linked = [
