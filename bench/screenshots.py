@@ -48,7 +48,7 @@ def shoot(page: Page, name: str, path: str, ready: str, images: list[Path], out:
         expect(page.locator("#model-select")).not_to_have_value("", timeout=60_000)
         page.set_input_files("#image-input", [str(image) for image in images])
         page.click("#run-button")
-    expect(page.locator(ready).first).to_be_visible(timeout=60_000)
+    expect(page.locator(ready).first).to_be_attached(timeout=60_000)
     page.wait_for_load_state("networkidle")
     target = out / f"{name}-{view}.png"
     page.screenshot(path=str(target), full_page=True)
