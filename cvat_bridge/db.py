@@ -57,6 +57,7 @@ class Collection(Base):
     name: Mapped[str] = mapped_column(String(MAX_NAME_LENGTH), index=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
     source: Mapped[str] = mapped_column(String(20))  # "zip" | "cvat"
+    mode: Mapped[str] = mapped_column(String(10), default="single", server_default="single")  # | "multi"
     classes: Mapped[list[Any]] = mapped_column(default=list)
     num_images: Mapped[int] = mapped_column(default=0)
     splits: Mapped[dict[str, Any]] = mapped_column(default=dict)  # {"train": {"cls": n}, "val": {...}}
@@ -78,7 +79,8 @@ class Image(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     collection_id: Mapped[int] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"), index=True)
     split: Mapped[str] = mapped_column(String(10))  # "train" | "val" | "test"
-    label: Mapped[str] = mapped_column(String(MAX_NAME_LENGTH))
+    label: Mapped[str] = mapped_column(String(MAX_NAME_LENGTH))  # multi-label: the first of ``labels``
+    labels: Mapped[list[Any] | None] = mapped_column(JSON, default=None)  # multi-label collections only
     path: Mapped[str] = mapped_column(Text)
     sha256: Mapped[str] = mapped_column(String(64))
     width: Mapped[int] = mapped_column()
@@ -244,7 +246,7 @@ class Database:
 
 
 # Columns added after the first release: (table, column), added to older databases at start.
-ADDED_COLUMNS = (("jobs", "claim_token"),)
+ADDED_COLUMNS = (("jobs", "claim_token"), ("collections", "mode"), ("images", "labels"))
 _SCHEMA_LOCK_KEY = 0x63766174  # PostgreSQL advisory lock id for schema changes ("cvat")
 
 
@@ -274,8 +276,11 @@ def _add_missing_columns(engine: Engine) -> None:
             continue
         column = Base.metadata.tables[table_name].columns[column_name]
         column_type = column.type.compile(dialect=engine.dialect)
+        default = f" DEFAULT '{column.server_default.arg}'" if column.server_default is not None else ""
         with engine.begin() as connection:
-            connection.execute(text(f"ALTER TABLE {table_name} ADD COLUMN {column_name} {column_type}"))
+            connection.execute(
+                text(f"ALTER TABLE {table_name} ADD COLUMN {column_name} {column_type}{default}")
+            )
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -33,6 +33,11 @@ _UPLOAD_FORM = multipart_form(
         "name": {"type": "string"},
         "val_ratio": {"type": "number", "default": 0.3},
         "seed": {"type": "integer", "default": 0},
+        "mode": {
+            "type": "string",
+            "enum": ["single", "multi"],
+            "description": "default: multi with a labels.csv",
+        },
     },
 )
 
@@ -61,6 +66,7 @@ async def create_collection(request: Request, svc: Services = Depends(services))
             filename=upload.filename,
             val_ratio=_number(upload.fields, "val_ratio", float, 0.3),
             seed=_number(upload.fields, "seed", int, 0),
+            mode=upload.fields.get("mode") or None,
         )
     except UploadTooLarge as exc:
         raise HTTPException(413, str(exc)) from None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, Field, model_validator
@@ -23,6 +23,7 @@ class CvatImportRequest(BaseModel):
     name: str = Field(min_length=1, max_length=MAX_NAME_LENGTH)
     task_id: Id | None = None  # CVAT's ids are PostgreSQL INTEGERs too
     project_id: Id | None = None
+    mode: Literal["single", "multi"] = "single"  # multi: frames with one or more tags
 
     @model_validator(mode="after")
     def one_source(self) -> CvatImportRequest:

@@ -9,6 +9,7 @@ import click
 from tqdm import tqdm
 
 from cvat_bridge.cli import main
+from cvat_bridge.ingest.multilabel import MODES
 from cvat_bridge.ingest.registry import (
     CollectionNotFound,
     ImportRefused,
@@ -31,8 +32,15 @@ def collections() -> None:
 @click.option("--name", required=True, help="Collection name (importing it again makes a new version).")
 @click.option("--val-ratio", default=0.3, show_default=True, help="Share of each class for val, if unsplit.")
 @click.option("--seed", default=0, show_default=True, help="Seed of the split.")
-def import_command(zip_file: Path, name: str, val_ratio: float, seed: int) -> None:
-    """Import ZIP_FILE (class folders, or train/ and val/ holding class folders) as a collection."""
+@click.option(
+    "--mode",
+    type=click.Choice(MODES),
+    default=None,
+    help="single or multi (several labels per image); default: multi when the zip holds a labels.csv.",
+)
+def import_command(zip_file: Path, name: str, val_ratio: float, seed: int, mode: str | None) -> None:
+    """Import ZIP_FILE (class folders, or train/ and val/ holding class folders; multi-label: a labels.csv)
+    as a collection."""
     with tqdm(unit="file", desc="examining", leave=False) as bar:
 
         def progress(done: int, total: int) -> None:
@@ -41,7 +49,13 @@ def import_command(zip_file: Path, name: str, val_ratio: float, seed: int) -> No
 
         try:
             collection = import_zip(
-                get_services(), zip_file, name=name, val_ratio=val_ratio, seed=seed, progress=progress
+                get_services(),
+                zip_file,
+                name=name,
+                val_ratio=val_ratio,
+                seed=seed,
+                progress=progress,
+                mode=mode,
             )
         except ImportRefused as exc:
             raise click.ClickException(str(exc)) from None

@@ -19,6 +19,7 @@ from cvat_bridge.cli.models import model_id_of
 from cvat_bridge.cvat import client as cvat_client
 from cvat_bridge.cvat.annotate import AnnotateRefused, annotate_task
 from cvat_bridge.cvat.importer import import_from_cvat
+from cvat_bridge.ingest.multilabel import MODES, SINGLE
 from cvat_bridge.ingest.registry import ImportRefused, collection_to_dict
 from cvat_bridge.services import get_services
 from cvat_bridge.serving import ModelNotFound, ModelNotReady
@@ -49,14 +50,18 @@ def _progress_bar(what: str) -> Iterator[Callable[..., None]]:
 @click.option("--task", "task_id", type=int, help="CVAT task id.")
 @click.option("--project", "project_id", type=int, help="CVAT project id (all its tasks).")
 @click.option("--name", required=True, help="Collection name (importing it again makes a new version).")
-def import_cvat(task_id: int | None, project_id: int | None, name: str) -> None:
-    """Import a CVAT task or project: frames with exactly one tag become images of that class."""
+@click.option(
+    "--mode", type=click.Choice(MODES), default=SINGLE, show_default=True, help="multi: frames with 1+ tags."
+)
+def import_cvat(task_id: int | None, project_id: int | None, name: str, mode: str) -> None:
+    """Import a CVAT task or project: frames with exactly one tag become images of that class (multi: frames
+    with one or more tags, each with all of them)."""
     if (task_id is None) == (project_id is None):
         raise click.UsageError("give --task or --project")
     services = get_services()
     with _user_errors(), cvat_client.connect(services.settings) as client, _progress_bar("importing") as bar:
         collection = import_from_cvat(
-            services, client, name=name, task_id=task_id, project_id=project_id, progress=bar
+            services, client, name=name, task_id=task_id, project_id=project_id, progress=bar, mode=mode
         )
     data = collection_to_dict(collection)
     click.echo(

@@ -1,10 +1,12 @@
-"""CVAT task or project -> collection: frames with exactly one tag become images of that tag's class.
+"""CVAT task or project -> collection: frames with exactly one tag become images of that tag's class
+(multi-label mode: frames with one or more tags, each carrying all of them).
 
-A frame enters when it is not deleted and has exactly one tag whose label is of type ``tag`` or ``any``;
-frames with no such tag or several, deleted frames and unreadable images are left out and counted in the
-import report. Task subsets ``Train``/``Validation``/``Test`` (any case) give the split; frames of tasks
-without a known subset are split 70/30 stratified by ``register_collection``. Annotations are read from
-the server on every import (never from a cache), so importing a task again makes a fresh new version.
+A frame enters when it is not deleted and has exactly one tag whose label is of type ``tag`` or ``any``
+(multi-label: at least one); frames with no such tag or (single-label) several, deleted frames and unreadable
+images are left out and counted in the import report. Task subsets ``Train``/``Validation``/``Test`` (any
+case) give the split; frames of tasks without a known subset are split 70/30 stratified by
+``register_collection``. Annotations are read from the server on every import (never from a cache), so
+importing a task again makes a fresh new version.
 With ``manual_only`` (the closed loop), tags with ``source="auto"`` (a model's guesses) are left out.
 """
 
@@ -24,6 +26,7 @@ from cvat_bridge.cvat.client import CvatError, call, connect, server_url, tag_la
 from cvat_bridge.cvat.frames import VideoTaskRefused, check_image_task, iter_frames
 from cvat_bridge.db import Collection
 from cvat_bridge.ingest.doctor import Skipped, inspect_image
+from cvat_bridge.ingest.multilabel import MODES, MULTI, SINGLE
 from cvat_bridge.ingest.registry import ImportedImage, ImportRefused, collection_to_dict, register_collection
 from cvat_bridge.ingest.split import TEST, TRAIN, VAL
 from cvat_bridge.jobs.runner import JobContext, JobError
@@ -56,10 +59,13 @@ def import_from_cvat(
     progress: Progress = lambda **_: None,
     check_cancelled: Callable[[], None] = lambda: None,
     manual_only: bool = False,
+    mode: str = SINGLE,
 ) -> Collection:
     """Import one task or every task of one project as a new collection (version) named ``name``."""
     if (task_id is None) == (project_id is None):
         raise ImportRefused("give either a CVAT task id or a CVAT project id")
+    if mode not in MODES:
+        raise ImportRefused(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     url = server_url(services.settings)
     if task_id is not None:
         tasks = [call(f"read task {task_id}", lambda: client.tasks.retrieve(task_id))]
@@ -87,7 +93,7 @@ def import_from_cvat(
         for task in tasks:
             check_cancelled()
             report, task_images = _import_task(
-                services, task, url, staging, check_cancelled, downloaded, manual_only
+                services, task, url, staging, check_cancelled, downloaded, manual_only, mode == MULTI
             )
             images += task_images
             task_reports.append(report)
@@ -121,6 +127,7 @@ def import_from_cvat(
         images=images,
         report=report,
         provenance={"cvat": source},
+        mode=mode,
     )
 
 
@@ -132,24 +139,25 @@ def _import_task(
     check_cancelled: Callable[[], None],
     downloaded: Callable[[int], None],
     manual_only: bool = False,
+    multi: bool = False,
 ) -> tuple[dict[str, Any], list[ImportedImage]]:
     labels = call(f"read labels of task {task.id}", task.get_labels)
     usable = {label_id: name for name, label_id in tag_labels(labels).items()}
     meta = call(f"read frames of task {task.id}", task.get_meta)
     tags = call(f"read annotations of task {task.id}", task.get_annotations).tags
     deleted = set(meta.deleted_frames)
-    per_frame: dict[int, list[str]] = {}
+    per_frame: dict[int, set[str]] = {}
     for tag in tags:
         if tag.label_id in usable and not (manual_only and tag.source == "auto"):
-            per_frame.setdefault(tag.frame, []).append(usable[tag.label_id])
+            per_frame.setdefault(tag.frame, set()).add(usable[tag.label_id])
     excluded: Counter[str] = Counter()
-    wanted: dict[int, str] = {}
+    wanted: dict[int, tuple[str, ...]] = {}
     for frame in range(len(meta.frames)):
-        names = per_frame.get(frame, [])
+        names = tuple(sorted(per_frame.get(frame, ())))
         if frame in deleted:
             excluded["deleted"] += 1
-        elif len(names) == 1:
-            wanted[frame] = names[0]
+        elif len(names) == 1 or (multi and names):
+            wanted[frame] = names
         else:
             excluded["untagged" if not names else "several_tags"] += 1
 
@@ -174,7 +182,8 @@ def _import_task(
         images.append(
             ImportedImage(
                 path=relative,
-                label=wanted[frame],
+                label=wanted[frame][0],
+                labels=wanted[frame] if multi else None,
                 split=split,
                 sha256=hashlib.sha256(data).hexdigest(),
                 width=facts.width,
@@ -203,7 +212,7 @@ def _safe_name(frame_name: str) -> str:
 
 
 def run_import_job(ctx: JobContext) -> dict[str, Any]:
-    """The ``cvat_import`` job: params ``name`` and ``task_id`` or ``project_id``."""
+    """The ``cvat_import`` job: params ``name``, ``task_id`` or ``project_id``, optional ``mode``."""
     params = ctx.params
     try:
         with connect(ctx.services.settings) as client:
@@ -215,6 +224,7 @@ def run_import_job(ctx: JobContext) -> dict[str, Any]:
                 project_id=params.get("project_id"),
                 progress=ctx.report,
                 check_cancelled=ctx.check_cancelled,
+                mode=params.get("mode", SINGLE),
             )
     except (CvatError, ImportRefused) as exc:
         raise JobError(str(exc)) from None

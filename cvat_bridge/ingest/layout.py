@@ -22,6 +22,7 @@ CLASS_FOLDERS, SPLIT_LAYOUT = "class folders", "train/val folders"
 class Placement:
     split: str | None  # None: the import splits it
     label: str
+    labels: tuple[str, ...] | None = None  # multi-label (labels.csv): every label, sorted; label = labels[0]
 
 
 @dataclass

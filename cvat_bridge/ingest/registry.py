@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from cvat_bridge.db import Collection, Image, Job, Model
+from cvat_bridge.ingest.multilabel import MULTI, SINGLE, doctor_report, iterative_split, label_counts
 from cvat_bridge.ingest.split import SPLITS, TRAIN, VAL, check_val_ratio, stratified_split
 from cvat_bridge.jobs.store import TERMINAL_STATES
 from cvat_bridge.limits import MAX_GROUP_PATHS, MAX_REPORT_ITEMS, name_problem
@@ -49,6 +50,7 @@ class ImportedImage:
     width: int
     height: int
     provenance: dict | None = None  # e.g. CVAT server/task/frame
+    labels: tuple[str, ...] | None = None  # multi-label collections: every label (sorted); label = labels[0]
 
 
 @dataclass
@@ -56,7 +58,8 @@ class CollectionSamples:
     """A collection's classes and its image files per split, ready for a data loader."""
 
     classes: list[str]  # sorted
-    samples: dict[str, list[tuple[Path, str]]]  # split -> [(absolute file path, label)]
+    samples: dict[str, list[tuple[Path, Any]]]  # split -> [(absolute file path, label | tuple of labels)]
+    mode: str = SINGLE
 
 
 def register_collection(
@@ -70,27 +73,31 @@ def register_collection(
     provenance: dict,
     val_ratio: float = 0.3,
     seed: int = 0,
+    mode: str = SINGLE,
 ) -> Collection:
-    """Split the unsplit images (stratified, deterministic), find duplicates/leakage into the report,
-    insert rows in ONE transaction (version = previous max for that name + 1), move staging_dir to the
-    collection dir. On any failure nothing is left (no rows, no files). Raise ImportRefused(msg) for bad
-    data."""
+    """Split the unsplit images (stratified, deterministic; iteratively in ``mode="multi"``), find
+    duplicates/leakage into the report, insert rows in ONE transaction (version = previous max for that name
+    + 1), move staging_dir to the collection dir. On any failure nothing is left (no rows, no files). Raise
+    ImportRefused(msg) for bad data."""
     try:
         name = check_options(name, val_ratio)
         classes = _check_classes(images)
         for image in images:
             _check_image_entry(image)
         given = sum(1 for image in images if image.split is not None)
-        images = _assign_splits(images, val_ratio, seed)
+        images = _assign_splits(images, val_ratio, seed, mode)
         split_info = {
             "from_source": given,
             "assigned": len(images) - given,
             "val_ratio": val_ratio,
             "seed": seed,
         }
+        if mode == MULTI:
+            report = {**report, "multilabel": doctor_report(_label_sets(images), classes)}
         columns = {
             "name": name,
             "source": source,
+            "mode": mode,
             "classes": classes,
             "num_images": len(images),
             "splits": split_counts(images, classes),
@@ -110,6 +117,7 @@ def collection_to_dict(collection: Collection) -> dict[str, Any]:
         "name": collection.name,
         "version": collection.version,
         "source": collection.source,
+        "mode": collection.mode,
         "num_images": collection.num_images,
         "classes": list(collection.classes),
         "splits": collection.splits,
@@ -185,20 +193,24 @@ def load_samples(services: Services, collection_id: int) -> CollectionSamples:
     """The stored split of a collection as absolute file paths and labels."""
     collection = get_collection(services, collection_id)
     root = services.storage.collection_dir(collection_id)
-    samples: dict[str, list[tuple[Path, str]]] = {TRAIN: [], VAL: []}  # "test" only when it has images
+    samples: dict[str, list[tuple[Path, Any]]] = {TRAIN: [], VAL: []}  # "test" only when it has images
+    multi = collection.mode == MULTI
     with services.db.session() as session:
         rows = session.execute(
-            select(Image.split, Image.path, Image.label)
+            select(Image.split, Image.path, Image.label, Image.labels)
             .where(Image.collection_id == collection_id)
             .order_by(Image.id)
         )
-        for split, path, label in rows:
-            samples.setdefault(split, []).append((root / path, label))
-    return CollectionSamples(classes=sorted(collection.classes), samples=samples)
+        for split, path, label, labels in rows:
+            samples.setdefault(split, []).append((root / path, tuple(labels) if multi else label))
+    return CollectionSamples(classes=sorted(collection.classes), samples=samples, mode=collection.mode)
 
 
 def split_counts(images: list[ImportedImage], classes: list[str]) -> dict[str, dict[str, int]]:
-    """``{"train": {class: n}, "val": {...}}`` with every class listed; "test" only when it has images."""
+    """``{"train": {class: n}, "val": {...}}`` with every class listed (multi-label: images carrying the
+    label); "test" only when it has images."""
+    if any(image.labels is not None for image in images):
+        return label_counts(_label_sets(images), classes)
     counts: dict[str, Counter[str]] = defaultdict(Counter)
     for image in images:
         counts[image.split][image.label] += 1
@@ -255,8 +267,12 @@ def check_options(name: str, val_ratio: float) -> str:
     return name
 
 
+def _label_sets(images: list[ImportedImage]) -> list[tuple[str, tuple[str, ...]]]:
+    return [(image.split, image.labels or (image.label,)) for image in images]
+
+
 def _check_classes(images: list[ImportedImage]) -> list[str]:
-    classes = sorted({image.label for image in images})
+    classes = sorted({label for image in images for label in image.labels or (image.label,)})
     unusable = [(label, problem) for label in classes if (problem := name_problem(label))]
     if unusable:
         listed = "; ".join(f"{label!r} is {problem}" for label, problem in unusable[:5])
@@ -282,12 +298,18 @@ def _check_image_entry(image: ImportedImage) -> None:
         raise ValueError(f"unknown split {image.split!r} for {image.path!r}")
 
 
-def _assign_splits(images: list[ImportedImage], val_ratio: float, seed: int) -> list[ImportedImage]:
-    unsplit = [(image.path, image.label) for image in images if image.split is None]
+def _assign_splits(
+    images: list[ImportedImage], val_ratio: float, seed: int, mode: str
+) -> list[ImportedImage]:
+    unsplit = [(image.path, image.labels or (image.label,)) for image in images if image.split is None]
     if not unsplit:
         return images
     same_content = {image.path: image.sha256 for image in images}
-    assignment = stratified_split(unsplit, val_ratio, seed, groups=same_content)
+    if mode == MULTI:
+        assignment = iterative_split(unsplit, val_ratio, seed, groups=same_content)
+    else:
+        single = [(path, labels[0]) for path, labels in unsplit]
+        assignment = stratified_split(single, val_ratio, seed, groups=same_content)
     return [
         image if image.split is not None else dataclasses.replace(image, split=assignment[image.path])
         for image in images
@@ -338,4 +360,5 @@ def _image_row(collection_id: int, image: ImportedImage) -> dict[str, Any]:
         "width": image.width,
         "height": image.height,
         "provenance": image.provenance,
+        "labels": list(image.labels) if image.labels is not None else None,
     }

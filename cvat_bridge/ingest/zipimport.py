@@ -25,6 +25,15 @@ from cvat_bridge.db import Collection
 from cvat_bridge.ingest.archive import ArchiveLimits, Member, checked_members, open_archive
 from cvat_bridge.ingest.doctor import ImageFacts, Skipped, inspect_image, junk_reason, name_reason
 from cvat_bridge.ingest.layout import Layout, Placement, detect_layout
+from cvat_bridge.ingest.multilabel import MODES, MULTI, SINGLE
+from cvat_bridge.ingest.multizip import (
+    LABELS_CSV_LAYOUT,
+    MAX_CSV_BYTES,
+    csv_layout,
+    find_labels_csv,
+    merge_identical,
+    read_labels_csv,
+)
 from cvat_bridge.ingest.registry import (
     ImportedImage,
     ImportRefused,
@@ -59,16 +68,22 @@ def import_zip(
     seed: int = 0,
     filename: str | None = None,
     progress: Progress | None = None,
+    mode: str | None = None,
 ) -> Collection:
     """Register the zip's images as a new collection (version n+1 of ``name``); ImportRefused if it can't be.
 
+    ``mode``: "single", "multi", or None: "multi" when the zip holds a ``labels.csv``. Multi-label class
+    folders: identical files in several folders become one image with each folder's label.
     ``filename`` is the name the user gave the upload (kept in the provenance)."""
     check_options(name, val_ratio)
+    if mode is not None and mode not in MODES:
+        raise ImportRefused(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     staging = services.storage.new_staging_dir("zip-")
     try:
         with open_archive(zip_path) as archive:
             members = checked_members(archive, ArchiveLimits.from_settings(services.settings))
-            layout, to_examine, skipped = _sort_out(members)
+            layout, to_examine, skipped = _sort_out(archive, members, mode)
+            mode = MULTI if layout.kind == LABELS_CSV_LAYOUT else (mode or SINGLE)
             images, formats = [], Counter()
             max_pixels = services.settings.max_image_pixels
             # closing(): the threads have stopped before anything below (or the cleanup) touches staging
@@ -88,7 +103,10 @@ def import_zip(
                         progress(done, len(to_examine))
             _keep_outside_thumbnails(archive, members, skipped, staging, max_pixels)
         _check_every_class_has_images(layout, images)
-        report = _report(layout, len(members), skipped, formats, images)
+        merged = {}
+        if mode == MULTI and layout.kind != LABELS_CSV_LAYOUT:
+            images, merged = merge_identical(images, staging)
+        report = {**_report(layout, len(members), skipped, formats, images), **merged}
         provenance = {"file": filename or zip_path.name, "bytes": zip_path.stat().st_size}
         return register_collection(
             services,
@@ -100,14 +118,18 @@ def import_zip(
             provenance=provenance,
             val_ratio=val_ratio,
             seed=seed,
+            mode=mode,
         )
     except BaseException:
         Storage.remove(staging)
         raise
 
 
-def _sort_out(members: list[Member]) -> tuple[Layout, list[Member], list[dict[str, str]]]:
-    """The layout, the members to examine, and the skipped ones (junk, outside class folders)."""
+def _sort_out(
+    archive: zipfile.ZipFile, members: list[Member], mode: str | None
+) -> tuple[Layout, list[Member], list[dict[str, str]]]:
+    """The layout, the members to examine, and the skipped ones (junk, outside class folders or not in
+    ``labels.csv``)."""
     skipped, kept = [], []
     for member in members:
         if reason := junk_reason(member.path):
@@ -116,8 +138,22 @@ def _sort_out(members: list[Member]) -> tuple[Layout, list[Member], list[dict[st
             skipped.append(_skip(member.path, "name_too_long", reason))
         else:
             kept.append(member)
-    layout = detect_layout([member.path for member in kept])
-    skipped += [_skip(path, "outside_class_folder", "not inside a class folder") for path in layout.outside]
+    paths = [member.path for member in kept]
+    csv_path = find_labels_csv(paths) if mode != SINGLE else None
+    if csv_path is None:
+        layout = detect_layout(paths)
+        skipped += [
+            _skip(path, "outside_class_folder", "not inside a class folder") for path in layout.outside
+        ]
+    else:
+        csv_member = next(member for member in kept if member.path == csv_path)
+        if csv_member.info.file_size > MAX_CSV_BYTES:
+            raise ImportRefused(f"{csv_path} is larger than {MAX_CSV_BYTES} bytes")
+        base = csv_path.rsplit("/", 1)[0] + "/" if "/" in csv_path else ""
+        layout = csv_layout(paths, csv_path, read_labels_csv(archive.read(csv_member.info), base))
+        skipped += [
+            _skip(path, "not_in_labels_csv", f"no labels for it in {csv_path}") for path in layout.outside
+        ]
     return layout, [member for member in kept if member.path in layout.placements], skipped
 
 
@@ -148,6 +184,7 @@ def _imported(result: _Examined, placement: Placement) -> ImportedImage:
     return ImportedImage(
         path=result.member.path,
         label=placement.label,
+        labels=placement.labels,
         split=placement.split,
         sha256=result.sha256,
         width=result.facts.width,
@@ -231,8 +268,8 @@ def _report(
     per_split: dict[str, set[str]] = {}
     for image in images:
         if image.split:
-            per_split.setdefault(image.split, set()).add(image.label)
-    classes = sorted({image.label for image in images})
+            per_split.setdefault(image.split, set()).update(image.labels or (image.label,))
+    classes = sorted({label for image in images for label in image.labels or (image.label,)})
     warnings = [
         f"class {label!r} has no images in {split}/"
         for split, labels in sorted(per_split.items())

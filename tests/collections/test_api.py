@@ -117,3 +117,17 @@ def test_hymenoptera_imports_with_its_real_counts(open_client: OpenClient, hymen
         "hymenoptera_data/README.md": "outside_class_folder",
     }
     assert data["report"]["formats"] == {"JPEG RGB": 159}
+
+
+def test_mode_field_makes_a_multi_label_collection(open_client: OpenClient, tmp_path: Path) -> None:
+    _, client = open_client()
+    files = class_files({"wool": 6, "silk": 6})
+    files["silk/same.jpg"] = files["wool/same.jpg"] = class_files({"both": 1})["both/both_0.jpg"]
+    zip_path = write_zip(tmp_path / "fabrics.zip", files)
+    data = upload(client, zip_path, mode="multi").json()
+    assert data["mode"] == "multi" and data["num_images"] == 13
+    assert data["report"]["identical_file_groups"] == 1
+    listed = client.get("/api/collections").json()[0]
+    assert listed["mode"] == "multi" and listed["report"]["identical_file_groups"] == 1
+    refused = upload(client, zip_path, mode="both")
+    assert refused.status_code == 422 and "mode must be one of" in refused.json()["detail"]

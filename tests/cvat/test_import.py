@@ -167,3 +167,53 @@ def test_cvat_failing_during_the_download_leaves_nothing(services, cvat: CvatSta
     assert list(services.storage.staging_dir.iterdir()) == []
     assert list(services.storage.collections_dir.iterdir()) == []
     assert list_collections(services) == []
+
+
+@pytest.mark.parametrize("mode", ["single", "multi"])
+def test_frames_with_0_1_2_3_tags_in_both_modes(services, cvat: CvatStandin, mode: str) -> None:
+    tag_plan = {
+        1: ["red"],
+        2: ["red", "green"],
+        3: ["red", "green", "blue"],
+        5: ["blue"],
+        6: ["green", "blue"],
+    }
+    task = cvat.add_task(
+        "tags-0-1-2-3",
+        frames(["red", "red", "red", "red", "green", "blue", "green"]),
+        labels=["red", "green", "blue"],
+        subset="Train",
+        tags=tag_plan,  # frames 0 and 4: no tag
+    )
+    collection = _import(services, name=f"tags-{mode}", task_id=task, mode=mode)
+    assert collection.mode == mode
+    rows = _images(services, collection.id)
+    if mode == "single":
+        assert [(r.provenance["frame"], r.label, r.labels) for r in rows] == [
+            (1, "red", None),
+            (5, "blue", None),
+        ]
+        assert collection.report["excluded"] == {
+            "untagged": 2,
+            "several_tags": 3,
+            "deleted": 0,
+            "unreadable": 0,
+        }
+        assert collection.splits["train"] == {"blue": 1, "red": 1}
+    else:
+        assert [(r.provenance["frame"], r.labels) for r in rows] == [
+            (1, ["red"]),
+            (2, ["green", "red"]),
+            (3, ["blue", "green", "red"]),
+            (5, ["blue"]),
+            (6, ["blue", "green"]),
+        ]
+        assert collection.report["excluded"] == {
+            "untagged": 2,
+            "several_tags": 0,
+            "deleted": 0,
+            "unreadable": 0,
+        }
+        assert collection.splits["train"] == {"blue": 3, "green": 3, "red": 3}
+        assert collection.report["multilabel"]["cardinality"] == 1.8
+        assert collection.report["multilabel"]["labels_not_in_val"] == ["blue", "green", "red"]
