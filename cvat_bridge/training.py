@@ -222,7 +222,7 @@ def run_training_job(ctx: JobContext) -> dict[str, Any]:
 def _train(ctx: JobContext) -> dict[str, Any]:
     from trainer import artifacts
     from trainer.checkpoint import NoCheckpoint
-    from trainer.data import TrainData
+    from trainer.data import train_data
     from trainer.distributed import fine_tune_distributed, resolve_processes
     from trainer.engine import TrainingError, fine_tune
     from trainer.export import ExportMismatch
@@ -238,14 +238,8 @@ def _train(ctx: JobContext) -> dict[str, Any]:
     except CollectionNotFound:
         raise JobError(f"the collection {model.collection_id} of this model was deleted") from None
     samples = load_samples(services, collection.id)
-    index = {label: position for position, label in enumerate(samples.classes)}
-    data = TrainData(
-        classes=samples.classes,
-        root=str(services.storage.collection_dir(collection.id)),
-        **{
-            split: [(str(path), index[label]) for path, label in samples.samples.get(split, [])]
-            for split in ("train", "val", "test")
-        },
+    data = train_data(
+        samples.classes, samples.samples, samples.mode, str(services.storage.collection_dir(collection.id))
     )
     out_dir = services.storage.model_dir(model.id)
     collection_root = services.storage.collection_dir(collection.id)
@@ -253,7 +247,10 @@ def _train(ctx: JobContext) -> dict[str, Any]:
     artifacts.write_json(
         out_dir / artifacts.SPLIT,
         {
-            split: [[Path(path).relative_to(collection_root).as_posix(), label] for path, label in rows]
+            split: [
+                [Path(path).relative_to(collection_root).as_posix(), _json_label(label)]
+                for path, label in rows
+            ]
             for split, rows in samples.samples.items()
         },
     )
@@ -290,7 +287,7 @@ def _train(ctx: JobContext) -> dict[str, Any]:
     ctx.report(phase="done")
     return {
         "model_id": model.id,
-        "accuracy": metrics["accuracy"],
+        "accuracy": metrics.get("accuracy"),  # multi-label: none (its "map" is in the model's metrics)
         "best_epoch": result.best_epoch,
         "epochs_run": result.epochs_run,
         "device": result.device,
@@ -322,3 +319,8 @@ def _logged(ctx: JobContext, who: str) -> Callable[..., None]:
         phase[0] = fields.get("phase", phase[0])
 
     return report_and_log
+
+
+def _json_label(label: str | tuple[str, ...]) -> str | list[str]:
+    """A split.json label: the class; multi-label: the list of labels."""
+    return list(label) if isinstance(label, tuple) else label

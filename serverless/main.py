@@ -27,7 +27,7 @@ from PIL import Image
 from cvat_bridge.runtime.classifier import classify
 from cvat_bridge.runtime.imaging import DEFAULT_MAX_PIXELS, ImageReadError, Preprocessing, open_image
 from cvat_bridge.runtime.onnx_classifier import OnnxClassifier
-from cvat_bridge.runtime.tags import frame_tag
+from cvat_bridge.runtime.tags import frame_tags
 
 MODEL_DIR = Path(__file__).resolve().parent / "model"
 
@@ -47,14 +47,16 @@ def init_context(context: Any) -> None:
 
 
 def handler(context: Any, event: Any) -> Any:
-    """One frame in, its tag (or nothing) out."""
+    """One frame in, its tags out: single-label, the top class or nothing; multi-label, one per label above
+    its threshold."""
     classifier = context.user_data.classifier
     try:
         image, threshold = read_request(event.body, context.user_data.max_pixels, classifier.preprocessing)
     except BadRequest as exc:
         return _json_response(context, {"detail": str(exc)}, 400)
-    tag = frame_tag(classify(classifier, [image])[0], classifier.classes, threshold)
-    return _json_response(context, [tag.to_nuclio()] if tag else [], 200)
+    row = classify(classifier, [image])[0]
+    tags = frame_tags(row, classifier.classes, threshold, classifier.label_thresholds)
+    return _json_response(context, [tag.to_nuclio() for tag in tags], 200)
 
 
 def read_request(body: Any, max_pixels: int, preprocessing: Preprocessing) -> tuple[Image.Image, float]:

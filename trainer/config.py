@@ -56,6 +56,13 @@ class TrainSettings(BaseModel):
     int8: bool = Field(
         False, description="also export model.int8.onnx (calibrated on train images), served on a CPU"
     )
+    threshold: float | None = Field(
+        None,
+        gt=0,
+        lt=1,
+        description="multi-label: one decision threshold for every label; default: per label, chosen on the "
+        "train split by maximising F1",
+    )
     num_workers: int | None = Field(
         None, ge=0, le=64, description="data loader processes; default: automatic"
     )

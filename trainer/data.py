@@ -7,6 +7,7 @@ import os
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from PIL import Image
@@ -14,8 +15,11 @@ from torch.utils.data import DataLoader, Dataset, Sampler, WeightedRandomSampler
 from torchvision.transforms import v2
 
 from cvat_bridge.runtime.imaging import Preprocessing, open_image, preprocess
+from trainer.multilabel import MULTI, SINGLE, multi_hot
 
-Sample = tuple[str, int]  # (image path, class index)
+SPLITS = ("train", "val", "test")
+
+Sample = tuple[str, Any]  # (image path, class index; multi-label: float32 multi-hot vector over the classes)
 AUTO_WORKERS_FROM = 1000  # below this many training images, loading in the main process is faster
 
 
@@ -28,6 +32,20 @@ class TrainData:
     val: list[Sample]
     test: list[Sample]
     root: str | None = None  # the collection's folder: predictions.json names images relative to it
+    mode: str = SINGLE  # "multi": labels are multi-hot vectors (trainer/multilabel.py)
+
+
+def train_data(
+    classes: list[str], samples: dict[str, list[tuple[Any, Any]]], mode: str = SINGLE, root: str | None = None
+) -> TrainData:
+    """TrainData from ``{split: [(path, label or tuple of labels)]}`` (the collection's stored split)."""
+    index = {label: position for position, label in enumerate(classes)}
+
+    def target(label: Any) -> Any:
+        return multi_hot(label, classes) if mode == MULTI else index[label]
+
+    rows = {split: [(str(path), target(label)) for path, label in samples.get(split, [])] for split in SPLITS}
+    return TrainData(classes=classes, root=root, mode=mode, **rows)
 
 
 class ImageDataset(Dataset):

@@ -56,6 +56,14 @@ from trainer.metrics import (
     plot_training_curves,
     prediction_rows,
 )
+from trainer.multilabel import (
+    MULTI,
+    Task,
+    eval_loss_sum,
+    label_weights,
+    multilabel_settings,
+    threshold_metrics,
+)
 from trainer.probe import ProbeChoice
 from trainer.progress import RECALIBRATING, Progress, Report, Workload
 from trainer.recipe import Recipe
@@ -185,6 +193,7 @@ class _Run:
     val_loader: torch.utils.data.DataLoader
     probe: ProbeChoice | None
     started: float
+    task: Task
 
 
 def _build(
@@ -202,6 +211,10 @@ def _build(
     optimiser and schedule."""
     started = time.monotonic()
     _check_data(data)
+    task = Task(data.mode)
+    notes: list[str] = []
+    if task.mode == MULTI:
+        settings, notes = multilabel_settings(settings)
     image_size = settings.image_size or spec.preprocessing().crop_size
     if problem := spec.check_image_size(image_size):
         raise TrainingError(problem)
@@ -212,6 +225,7 @@ def _build(
         "architecture": spec.name,
         "source": spec.source,
         "classes": list(data.classes),
+        "mode": data.mode,
         "preprocessing": preprocessing.to_dict(),
         "settings": settings.model_dump(),
         "splits": {"train": len(data.train), "val": len(data.val), "test": len(data.test)},
@@ -233,10 +247,12 @@ def _build(
     recipe = Recipe.from_settings(settings)
     recipe.prepare(model)
     workers = resolve_workers(settings.num_workers, len(data.train))
-    weights = class_weights(data.train, num_classes) if settings.imbalance == "weighted_loss" else None
+    weights = None
+    if settings.imbalance == "weighted_loss":
+        weights = label_weights(data.train) if task.mode == MULTI else class_weights(data.train, num_classes)
 
     # What the train images say (one no-gradient pass): the probe head and whether flips keep the classes.
-    decisions: dict[str, Any] = {}
+    decisions: dict[str, Any] = {"multilabel": notes} if notes else {}
     evidence = None
     if recipe.needs_evidence and resumed is None:
         report(phase="examining the train images", eta_seconds=None)
@@ -275,7 +291,7 @@ def _build(
     )
 
     # Loss, optimiser, schedule (stepped per batch).
-    criterion = nn.CrossEntropyLoss(weight=weights.to(device.device) if weights is not None else None)
+    criterion = task.criterion(weights.to(device.device) if weights is not None else None)
     optimizer = torch.optim.AdamW(
         recipe.param_groups(model, settings.learning_rate),
         lr=settings.learning_rate,
@@ -299,7 +315,7 @@ def _build(
         step.progress.examined(examined, len(data.train))
     return _Run(
         spec, settings, data, out_dir, info, report, check_cancelled, placement, device, preprocessing,
-        model, recipe, workers, decisions, step, val_loader, probe, started,
+        model, recipe, workers, decisions, step, val_loader, probe, started, task,
     )  # fmt: skip
 
 
@@ -330,7 +346,7 @@ def _fit(run: _Run, resumed: Resumed | None = None) -> tuple[dict[str, Any], lis
         step.progress.start_validation()
         val_loss, logits, labels = placement.evaluate(model, run.val_loader, run.device, run.step.criterion)
         step.progress.validated()
-        val_accuracy = float((logits.argmax(1) == labels).mean())
+        val_accuracy = run.task.score(logits, labels)  # multi-label: mAP
         history.append(
             {
                 "epoch": epoch,
@@ -381,7 +397,7 @@ def _probe_epoch(run: _Run) -> dict[str, Any]:
     val_loss, logits, labels = run.placement.evaluate(
         run.model, run.val_loader, run.device, run.step.criterion
     )
-    accuracy = float((logits.argmax(1) == labels).mean())
+    accuracy = run.task.score(logits, labels)
     run.decisions["probe_head"] = {
         "chosen": run.probe.name,
         "cv_losses": run.probe.cv_losses,
@@ -412,37 +428,49 @@ def _finalise(run: _Run, best: dict[str, Any], history: list[dict[str, Any]]) ->
                 artifacts.save_torch(_cpu_state(model), out_dir / artifacts.WEIGHTS)
     run.step.progress.phase("evaluating")
     _, logits, labels = evaluate(model, run.val_loader, device)
-    metrics = classification_metrics(logits, labels, data.classes)
-    metrics["baseline"] = majority_baseline(data.train, labels, logits, data.classes)
-    artifacts.write_json(out_dir / artifacts.PREDICTIONS, prediction_rows(data, logits, labels))
-    if data.test:
-        test_loader = make_loader(
-            eval_dataset(data.test, run.preprocessing), run.settings.batch_size, run.workers
-        )
-        _, test_logits, test_labels = evaluate(model, test_loader, device)
-        metrics["test"] = classification_metrics(test_logits, test_labels, data.classes)
+
+    def predict(samples: list[Sample]) -> tuple[np.ndarray, np.ndarray]:
+        loader = make_loader(eval_dataset(samples, run.preprocessing), run.settings.batch_size, run.workers)
+        return evaluate(model, loader, device)[1:]
+
+    multi = run.task.mode == MULTI
+    if multi:
+        metrics = threshold_metrics(predict, data, logits, labels, run.settings.threshold)
+        run.info["thresholds"] = metrics["thresholds"]["values"]
+        artifacts.write_json(out_dir / artifacts.MODEL_JSON, run.info)
+    else:
+        metrics = classification_metrics(logits, labels, data.classes)
+        metrics["baseline"] = majority_baseline(data.train, labels, logits, data.classes)
+        artifacts.write_json(out_dir / artifacts.PREDICTIONS, prediction_rows(data, logits, labels))
+        if data.test:
+            metrics["test"] = classification_metrics(*predict(data.test), data.classes)
     metrics.update(
         best_epoch=best["epoch"], epochs_run=len(history), stopped_early=len(history) < run.settings.epochs
     )
     size_warning = run.spec.size_warning(run.preprocessing.crop_size)
-    metrics["warnings"] = [*([size_warning] if size_warning else []), *metrics["baseline"]["problems"]]
+    problems = [] if multi else metrics["baseline"]["problems"]
+    metrics["warnings"] = [*([size_warning] if size_warning else []), *problems]
     if "probe_head" in run.decisions:
         metrics["probe_head"] = run.decisions.pop("probe_head")
     metrics["recipe"] = run.decisions
-    plot_confusion_matrix(
-        metrics["confusion_matrix"],
-        out_dir / artifacts.CONFUSION_PNG,
-        title=f"{run.spec.name}: validation ({metrics['correct']}/{metrics['total']} correct)",
-    )
+    if not multi:
+        plot_confusion_matrix(
+            metrics["confusion_matrix"],
+            out_dir / artifacts.CONFUSION_PNG,
+            title=f"{run.spec.name}: validation ({metrics['correct']}/{metrics['total']} correct)",
+        )
     name = run.spec.name
     plot_training_curves(history, out_dir / artifacts.CURVES_PNG, f"{name}: training", best["epoch"])
-    plot_per_class_metrics(metrics["per_class"], out_dir / artifacts.PER_CLASS_PNG, f"{name}: per class")
+    per_class = metrics["per_label" if multi else "per_class"]
+    plot_per_class_metrics(
+        per_class, out_dir / artifacts.PER_CLASS_PNG, f"{name}: per {'label' if multi else 'class'}"
+    )
 
     run.step.progress.phase("exporting")
     check_images = eval_dataset(data.val[:ONNX_CHECK_IMAGES], run.preprocessing)
     check_inputs = torch.stack([check_images[i][0] for i in range(len(check_images))])
     metrics["onnx_max_abs_diff"] = export_onnx(model, check_inputs, out_dir / artifacts.ONNX)
-    if run.settings.int8:
+    if run.settings.int8 and not multi:
         run.step.progress.phase("quantizing")
         metrics["int8"] = _export_int8(out_dir, data.train, run.preprocessing, run.val_loader, logits, labels)
     metrics["device"] = str(device.device)
@@ -530,7 +558,7 @@ def evaluate(
         images, labels = device.put(images, labels)
         with device.autocast():
             logits = model(images).float()
-        total_loss += nn.functional.cross_entropy(logits, labels, reduction="sum").item()
+        total_loss += eval_loss_sum(logits, labels)
         all_logits.append(logits.cpu())
         all_labels.append(labels.cpu())
     logits = torch.cat(all_logits).numpy()

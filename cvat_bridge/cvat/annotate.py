@@ -19,7 +19,7 @@ from cvat_bridge.cvat.client import CvatError, call, connect, tag_labels
 from cvat_bridge.cvat.frames import VideoTaskRefused, check_image_task, iter_frames
 from cvat_bridge.jobs.runner import JobContext, JobError
 from cvat_bridge.runtime.imaging import ImageReadError, open_image
-from cvat_bridge.runtime.tags import frame_tag
+from cvat_bridge.runtime.tags import frame_tags
 from cvat_bridge.services import Services
 from cvat_bridge.serving import ModelNotFound, ModelNotReady, get_predictor
 
@@ -80,16 +80,18 @@ def annotate_task(
                 counts["frames_unreadable"] += 1
         probabilities = predictor.probabilities([image for _, image in readable])
         for (frame, _), row in zip(readable, probabilities, strict=True):
-            tag = frame_tag(row, predictor.classes, threshold)
-            if tag is None:
+            tags = frame_tags(row, predictor.classes, threshold, predictor.label_thresholds)
+            matched = [tag for tag in tags if tag.label in label_ids]
+            if not tags:
                 counts["frames_below_threshold"] += 1
-            elif tag.label not in label_ids:
+            elif not matched:
                 counts["frames_unmatched"] += 1
             else:
                 counts["frames_tagged"] += 1
-                new_tags.append(
+                new_tags += [
                     models.LabeledImageRequest(frame=frame, label_id=label_ids[tag.label], source="auto")
-                )
+                    for tag in matched
+                ]
         done += len(batch)
         progress(stage="predicting", frames_done=done, frames_total=len(frames), **counts)
 

@@ -20,7 +20,7 @@ from PIL import Image
 from cvat_bridge.runtime.classifier import MODEL_INFO_FILE, classify
 from cvat_bridge.runtime.imaging import to_rgb
 from cvat_bridge.runtime.onnx_classifier import OnnxClassifier
-from cvat_bridge.runtime.tags import frame_tag
+from cvat_bridge.runtime.tags import frame_tags
 
 
 def model_dir(model: str) -> Path:
@@ -55,8 +55,11 @@ class ClassifierFunction:
         self, context: cvataa.DetectionFunctionContext, image: Image.Image
     ) -> list[models.LabeledImageRequest]:
         probabilities = classify(self.classifier, [to_rgb(image)])[0]
-        tag = frame_tag(probabilities, self.classifier.classes, context.conf_threshold or 0.0)
-        return [cvataa.tag(tag.index)] if tag else []
+        classifier = self.classifier
+        tags = frame_tags(
+            probabilities, classifier.classes, context.conf_threshold or 0.0, classifier.label_thresholds
+        )
+        return [cvataa.tag(tag.index) for tag in tags]
 
 
 create = ClassifierFunction

@@ -132,9 +132,15 @@ def function_config(source: FunctionSource, variant: str = "cpu", threads: int =
         version=source.version,
     )
     architecture = source.info.get("architecture", "classifier")
+    multi = source.info.get("mode") == "multi"
+    decision = (
+        f"multi-label: tags each frame with every one of {len(source.classes)} labels above its threshold"
+        if multi
+        else f"single-label: tags each frame with one of {len(source.classes)} classes"
+    )
     config["spec"]["description"] = (
         f"cvat-bridge {architecture} image classifier '{source.name}' version {source.version} "
-        f"(model {source.model_id}); tags each frame with one of {len(source.classes)} classes"
+        f"(model {source.model_id}); {decision}"
     )
     config["spec"]["build"]["image"] = f"cvat-bridge/{name}"
     for variable in config["spec"].get("env", []):

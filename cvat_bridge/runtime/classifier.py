@@ -1,7 +1,9 @@
 """What every classifier offers (``Classifier``), the model folder's ``model.json``, and top-k.
 
-A model folder holds ``model.json`` (``classes``, ``preprocessing``, ...) and the exported model; class index
-``i`` of a probability row is ``classes[i]``.
+A model folder holds ``model.json`` (``classes``, ``preprocessing``, ``mode``, multi-label ``thresholds``,
+...) and the exported model; class index ``i`` of a probability row is ``classes[i]``. A single-label
+model's row is a softmax (one class); a multi-label model's holds independent sigmoid scores, each label
+decided by its own threshold (chosen on the train split).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ class Classifier(Protocol):
 
     classes: list[str]
     preprocessing: Preprocessing
+    label_thresholds: list[float] | None  # multi-label: one threshold per class; None: single-label
 
     def probabilities(self, batch: np.ndarray) -> np.ndarray:
         """Probabilities (N, len(classes)) of a preprocessed float32 NCHW batch."""
@@ -34,6 +37,22 @@ class Classifier(Protocol):
 def read_model_info(model_dir: str | os.PathLike) -> dict[str, Any]:
     """The model's ``model.json`` (classes, preprocessing, architecture, ...)."""
     return json.loads((Path(model_dir) / MODEL_INFO_FILE).read_text())
+
+
+def label_thresholds(info: dict[str, Any]) -> list[float] | None:
+    """A multi-label model's per-class thresholds from its model.json (0.5 where one is missing); None for a
+    single-label model."""
+    if info.get("mode") != "multi":
+        return None
+    given = info.get("thresholds") or {}
+    return [float(given.get(name, 0.5)) for name in info["classes"]]
+
+
+def labels_above(probabilities: np.ndarray, thresholds: Sequence[float], floor: float = 0.0) -> list[int]:
+    """The classes of one multi-label row whose score reaches both its threshold and ``floor``, best
+    first."""
+    order = np.argsort(-probabilities, kind="stable")
+    return [int(i) for i in order if probabilities[i] >= max(thresholds[i], floor)]
 
 
 def preprocess_batch(images: Sequence[Image.Image], spec: Preprocessing) -> np.ndarray:

@@ -145,6 +145,11 @@ def preprocess(image: Image.Image, spec: Preprocessing) -> np.ndarray:
     return to_tensor_array(resize_and_crop(image, spec), spec)
 
 
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    """Independent per-label probabilities of multi-label logits."""
+    return 1.0 / (1.0 + np.exp(-np.clip(logits, -60.0, 60.0)))
+
+
 def softmax(logits: np.ndarray) -> np.ndarray:
     shifted = logits - logits.max(axis=-1, keepdims=True)
     exp = np.exp(shifted)

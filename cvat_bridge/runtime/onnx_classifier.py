@@ -20,8 +20,8 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image
 
-from .classifier import MODEL_INFO_FILE, classify, read_model_info
-from .imaging import Preprocessing, softmax
+from .classifier import MODEL_INFO_FILE, classify, label_thresholds, read_model_info
+from .imaging import Preprocessing, sigmoid, softmax
 
 ONNX_FILE = "model.onnx"
 INT8_ONNX_FILE = "model.int8.onnx"
@@ -52,6 +52,7 @@ class OnnxClassifier:
         info = read_model_info(model_dir)
         self.classes: list[str] = list(info["classes"])
         self.preprocessing = Preprocessing.from_dict(info["preprocessing"])
+        self.label_thresholds = label_thresholds(info)
         providers = [CUDA, CPU] if device == "auto" and cuda_available() else [CPU]
         self.int8 = int8 and providers == [CPU] and (Path(model_dir) / INT8_ONNX_FILE).is_file()
         options = ort.SessionOptions()
@@ -65,7 +66,7 @@ class OnnxClassifier:
     def probabilities(self, batch: np.ndarray) -> np.ndarray:
         """Probabilities (N, classes) of a preprocessed float32 NCHW batch."""
         (logits,) = self.session.run(["logits"], {"input": batch})
-        return softmax(logits)
+        return softmax(logits) if self.label_thresholds is None else sigmoid(logits)
 
     def predict_images(self, images: Sequence[Image.Image]) -> np.ndarray:
         """Probabilities (N, classes) of RGB images, in their order."""

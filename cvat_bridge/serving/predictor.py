@@ -1,4 +1,5 @@
-"""A loaded model that turns RGB images into predictions: a label (or none below a threshold) and top-k."""
+"""A loaded model that turns RGB images into predictions: a label (or none below a threshold) and top-k;
+multi-label models: every label above its threshold, and top-k."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from PIL import Image
 
 from cvat_bridge.runtime.classifier import Classifier, preprocess_batch
 from cvat_bridge.runtime.classifier import top_k as ranked_classes
+from cvat_bridge.runtime.tags import frame_tags
 
 BATCH_SIZE = 16  # images per forward pass; bounds memory for long lists
 
@@ -27,10 +29,17 @@ class Prediction:
     label: str | None
     confidence: float
     top_k: list[ClassScore]
+    labels: list[ClassScore] | None = None  # multi-label: every label above its threshold, best first
 
     def to_dict(self) -> dict:
-        """The API's answer for one image (by hand: ``dataclasses.asdict`` deep-copies, far slower)."""
+        """The API's answer for one image (by hand: ``dataclasses.asdict`` deep-copies, far slower):
+        ``{"label", "confidence", "top_k"}``; multi-label ``{"labels", "top_k"}``."""
         top_k = [{"label": score.label, "confidence": score.confidence} for score in self.top_k]
+        if self.labels is not None:
+            return {
+                "labels": [{"label": s.label, "confidence": s.confidence} for s in self.labels],
+                "top_k": top_k,
+            }
         return {"label": self.label, "confidence": self.confidence, "top_k": top_k}
 
 
@@ -41,6 +50,7 @@ class Predictor:
         self.classes = list(classifier.classes)
         self.preprocessing = classifier.preprocessing
         self.backend = backend  # "onnxruntime" | "onnxruntime:int8" | "onnxruntime:cuda"
+        self.label_thresholds = classifier.label_thresholds
         self._probabilities = classifier.probabilities
 
     def probabilities(self, images: Sequence[Image.Image]) -> np.ndarray:
@@ -74,4 +84,8 @@ class Predictor:
     def _prediction(self, row: np.ndarray, k: int, threshold: float) -> Prediction:
         ranked = [ClassScore(label, confidence) for label, confidence in ranked_classes(row, self.classes, k)]
         best = ranked[0]
+        if self.label_thresholds is not None:
+            tags = frame_tags(row, self.classes, threshold, self.label_thresholds)
+            labels = [ClassScore(tag.label, tag.confidence) for tag in tags]
+            return Prediction(labels[0].label if labels else None, best.confidence, ranked, labels)
         return Prediction(best.label if best.confidence >= threshold else None, best.confidence, ranked)
