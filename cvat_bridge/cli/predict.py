@@ -101,7 +101,7 @@ def _summary(
     results: list[tuple[Path, Prediction]], skipped: int, failed: int, classes: Sequence[str] | None
 ) -> None:
     """On stderr: images per predicted class; with classes, the accuracy against the folder names."""
-    counts = Counter(prediction.label or "-" for _, prediction in results)
+    counts = Counter(label for _, prediction in results for label in _predicted(prediction))
     extra = [f"{skipped} non-image files skipped"] if skipped else []
     extra += [f"{failed} unreadable"] if failed else []
     click.echo(f"{len(results)} images" + "".join(f", {text}" for text in extra), err=True)
@@ -125,6 +125,13 @@ def _summary(
     click.echo("\n".join(format_table(["class", "accuracy", "correct"], rows)), err=True)
 
 
+def _predicted(prediction: Prediction) -> list[str]:
+    """The predicted class ("-": none); multi-label: each predicted label ("-": none)."""
+    if prediction.labels is not None:
+        return [score.label for score in prediction.labels] or ["-"]
+    return [prediction.label or "-"]
+
+
 def folder_class(path: Path, classes: Sequence[str]) -> str | None:
     """The true class of an image by its folders: the nearest one named after a class (so `val/ants/x.jpg`
     and `ants/night/x.jpg` are both ants); None when no folder is."""
@@ -132,5 +139,10 @@ def folder_class(path: Path, classes: Sequence[str]) -> str | None:
 
 
 def format_line(name: str, prediction: Prediction) -> str:
+    """``name, label, confidence, top-k``; multi-label: ``name, every label above its threshold with its
+    confidence ("-": none), top-k``."""
     ranked = ", ".join(f"{score.label} {score.confidence:.3f}" for score in prediction.top_k)
+    if prediction.labels is not None:
+        chosen = ", ".join(f"{score.label} {score.confidence:.3f}" for score in prediction.labels)
+        return f"{name}\t{chosen or '-'}\t{ranked}"
     return f"{name}\t{prediction.label or '-'}\t{prediction.confidence:.3f}\t{ranked}"
