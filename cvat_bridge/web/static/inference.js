@@ -19,8 +19,16 @@ function errorCard(file, message) {
       el("p", { class: "prediction status-failed" }, "Not classified"), el("p", {}, sentence(message))));
 }
 
+// A multi-label model answers every label above its threshold (`labels`), a single-label one its class.
+function predictedLabels(prediction) {
+  if (!prediction.labels.length) return el("p", { class: "prediction muted" }, "No label above its threshold");
+  return el("ul", { class: "prediction predicted-labels" }, prediction.labels.map((score) => el("li", {},
+    el("strong", { class: "predicted-label" }, score.label), " ",
+    el("span", { class: "predicted-confidence" }, percent(score.confidence)))));
+}
+
 function resultCard(file, prediction) {
-  const best = prediction.label === null
+  const best = prediction.labels ? predictedLabels(prediction) : prediction.label === null
     ? el("p", { class: "prediction muted" }, "No class above the threshold")
     : el("p", { class: "prediction" },
       el("strong", { class: "predicted-label" }, prediction.label), " ",

@@ -94,10 +94,40 @@ async function download(model, name) {
   } catch (error) { flash(error.message); }
 }
 
+// Multi-label models: mAP, F1 at the thresholds, a row per label (with its threshold), the PR curves.
+function multiLabelResults(m) {
+  const facts = [
+    ["Validation mAP", percent(m.map)],
+    ["Macro F1 / micro F1", `${percent(m.macro.f1)} / ${percent(m.micro.f1)} (at the thresholds)`],
+    ["At a fixed 0.5", `macro F1 ${percent(m.at_0_5.macro.f1)}, micro F1 ${percent(m.at_0_5.micro.f1)}`],
+    ["Exact-match (subset) accuracy", percent(m.subset_accuracy)],
+    ["Hamming loss", percent(m.hamming_loss)],
+    ["Thresholds", m.thresholds.source],
+    ["Test mAP", m.test ? percent(m.test.map) : "– (no test split)"],
+    ["Best epoch (by val mAP)", `${m.best_epoch} of ${m.epochs_run}${m.stopped_early ? " (stopped early)" : ""}`],
+    ["Trained on", `${m.device}, ${seconds(m.seconds)}`],
+  ];
+  const rows = Object.entries(m.per_label);
+  const num = (v) => el("td", { class: "num" }, v === null ? "–" : percent(v));
+  const curves = rows.filter(([, r]) => r.pr_curve).map(([name, r], i) => ({
+    label: name, color: CHART_COLORS[i % CHART_COLORS.length], points: r.pr_curve.map((p, k) => [k / 10, p]),
+  }));
+  return [
+    el("dl", { class: "facts", id: "detail-metrics" }, facts.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)])),
+    el("h3", {}, "Per label (validation)"),
+    el("table", { id: "per-label" },
+      el("thead", {}, el("tr", {}, ["Label", "Precision", "Recall", "F1", "AP", "Support", "Threshold"].map((h, i) => el("th", { class: i ? "num" : "" }, h)))),
+      el("tbody", {}, rows.map(([name, r]) => el("tr", {}, el("td", {}, name), num(r.precision), num(r.recall), num(r.f1), num(r.ap),
+        el("td", { class: "num" }, r.support), el("td", { class: "num" }, r.threshold.toFixed(3)))))),
+    el("div", { class: "charts" }, lineChart({ title: "Precision–recall (validation)", xLabel: "recall", yLabel: "precision (interpolated)", percent: true }, curves)),
+  ];
+}
+
 function results(model) {
   const m = model.metrics || {};
   const history = m.history || (model.progress || {}).history;
   const parts = [trainingCharts(history, m.probe_head, m.best_epoch)];
+  if (m.mode === "multi" && m.per_label) parts.push(...multiLabelResults(m));
   if (m.accuracy !== undefined) {
     const facts = [
       ["Validation accuracy", `${percent(m.accuracy)} (${m.correct}/${m.total} correct)`],

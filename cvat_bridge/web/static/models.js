@@ -48,7 +48,8 @@ function listStatus(model) {
 
 // The cells of a model's row: [key, content]; a cell is rebuilt only when its key changes.
 function rowCells(m) {
-  const accuracy = m.metrics && m.metrics.accuracy !== undefined ? percent(m.metrics.accuracy) : "–";
+  const accuracy = m.metrics && m.metrics.map !== undefined ? `mAP ${percent(m.metrics.map)}`
+    : m.metrics && m.metrics.accuracy !== undefined ? percent(m.metrics.accuracy) : "–";
   return [
     [String(m.id), () => m.id], [`${m.name} v${m.version}`, () => `${m.name} v${m.version}`],
     [m.architecture, () => m.architecture],

@@ -68,12 +68,14 @@ function showWeightsNote() {
   note.hidden = false;
 }
 
+// The Mode select lists the collections of its mode (a multi-label collection trains a multi-label model).
 async function loadCollections() {
-  const collections = await api("/collections");
+  const multi = document.getElementById("mode-select").value === "multi";
+  const collections = (await api("/collections")).filter((c) => (c.mode === "multi") === multi);
   const select = document.getElementById("collection-select");
   select.replaceChildren(...collections.map((c) => el("option", { value: c.id },
     `${c.name} v${c.version} (${c.num_images} images, ${c.classes.length} classes)`)));
-  if (!collections.length) flash("No collection yet: upload one on the Collections page first.", "info");
+  if (!collections.length) flash(`No ${multi ? "multi-label " : ""}collection yet: upload one on the Collections page first.`, "info");
 }
 
 function readSettings() {
@@ -109,6 +111,7 @@ async function startTraining(event) {
 
 document.addEventListener("DOMContentLoaded", () => {
   document.getElementById("train-form").addEventListener("submit", startTraining);
+  document.getElementById("mode-select").addEventListener("change", () => loadCollections().catch((e) => flash(e.message)));
   document.getElementById("s-pretrained").addEventListener("change", showWeightsNote);
   loadArchitectures().catch((e) => flash(e.message));
   loadCollections().catch((e) => flash(e.message));
