@@ -69,6 +69,16 @@ def best_thresholds(
     return thresholds
 
 
+def pr_curve(scores: np.ndarray, truth: np.ndarray) -> list[float]:
+    """The 11-point interpolated precision-recall curve: at recall 0, 0.1, ..., 1, the best precision
+    reached at that recall or above (the Models page draws it)."""
+    order = np.argsort(-scores, kind="stable")
+    hits = np.cumsum(truth[order])
+    precision = hits / np.arange(1, len(order) + 1)
+    recall = hits / max(int(truth.sum()), 1)
+    return [float(precision[recall >= level].max(initial=0.0)) for level in np.linspace(0, 1, 11)]
+
+
 def multilabel_metrics(
     logits: np.ndarray, targets: np.ndarray, classes: Sequence[str], thresholds: Sequence[float]
 ) -> dict[str, Any]:
@@ -92,6 +102,7 @@ def multilabel_metrics(
             "ap": ap,
             "support": support,
             "threshold": float(thresholds[index]),
+            "pr_curve": pr_curve(probabilities[:, index], truth[:, index]) if support else None,
         }
     measured = [row for row in per_label.values() if row["support"]]
     tp = int((predicted & truth).sum())

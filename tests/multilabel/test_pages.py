@@ -41,6 +41,9 @@ def test_multilabel_on_the_train_models_and_inference_pages(
     expect(facts).to_contain_text(f"{100 * metrics['map']:.1f}%")
     expect(facts).to_contain_text("Hamming loss")
     expect(page.locator("#per-label tbody tr")).to_have_count(3)
+    pr_chart = page.locator("figure[aria-label='Precision–recall (validation)']")
+    for label in ("red", "green", "blue"):
+        expect(pr_chart.locator(".u-legend")).to_contain_text(label)
     red = metrics["per_label"]["red"]
     expect(page.locator("#per-label tbody tr").filter(has_text="red")).to_contain_text(
         f"{red['threshold']:.3f}"

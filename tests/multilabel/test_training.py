@@ -38,7 +38,8 @@ def test_multilabel_model_learns_and_reports_its_metrics(trained: tuple[Services
     assert metrics["macro"]["f1"] > 0.8 and metrics["micro"]["f1"] > 0.8
     assert set(metrics["per_label"]) == set(COLOURS)
     row = metrics["per_label"]["red"]
-    assert set(row) == {"precision", "recall", "f1", "ap", "support", "threshold"} and row["support"] > 0
+    assert set(row) == {"precision", "recall", "f1", "ap", "support", "threshold", "pr_curve"}
+    assert row["support"] > 0 and len(row["pr_curve"]) == 11
     assert 0.0 <= metrics["hamming_loss"] < 0.2 and metrics["subset_accuracy"] > 0.5
     assert metrics["thresholds"]["source"] == "per label, max F1 on the train split"
     assert "confusion_matrix" not in metrics and "accuracy" not in metrics
@@ -90,4 +91,5 @@ def test_thresholds_maximise_f1_and_metrics_count_by_hand() -> None:
     assert metrics["per_label"]["b"]["recall"] == 0.5 and metrics["per_label"]["a"]["f1"] == 1.0
     assert metrics["subset_accuracy"] == 0.75 and metrics["hamming_loss"] == 0.125
     assert metrics["micro"]["precision"] == 1.0 and metrics["micro"]["recall"] == 0.75
+    assert metrics["per_label"]["b"]["pr_curve"] == [1.0] * 6 + [2 / 3] * 5  # 2nd positive at rank 3
     assert metrics["map"] == pytest.approx((1.0 + (1.0 + 2 / 3) / 2) / 2)  # b ranks a negative second
