@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from sklearn.metrics import average_precision_score
 from torch import nn
 
 if TYPE_CHECKING:
@@ -69,6 +68,17 @@ def best_thresholds(
     return thresholds
 
 
+def average_precision(scores: np.ndarray, truth: np.ndarray) -> float:
+    """Mean of the precision at each positive's rank, ranking by score (tied scores count as one step,
+    as scikit-learn's ``average_precision_score`` does)."""
+    order = np.argsort(-scores, kind="stable")
+    ranked, hits = scores[order], np.cumsum(truth[order])
+    last_of_tie = np.r_[ranked[1:] != ranked[:-1], True]  # the last position of each distinct score
+    kept = np.flatnonzero(last_of_tie)
+    precision, recall = hits[kept] / (kept + 1), hits[kept] / max(int(truth.sum()), 1)
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
 def pr_curve(scores: np.ndarray, truth: np.ndarray) -> list[float]:
     """The 11-point interpolated precision-recall curve: at recall 0, 0.1, ..., 1, the best precision
     reached at that recall or above (the Models page draws it)."""
@@ -94,7 +104,7 @@ def multilabel_metrics(
         precision = tp / kept if kept else 0.0
         recall = tp / support if support else 0.0
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        ap = float(average_precision_score(truth[:, index], probabilities[:, index])) if support else None
+        ap = average_precision(probabilities[:, index], truth[:, index]) if support else None
         per_label[name] = {
             "precision": precision,
             "recall": recall,
@@ -132,11 +142,7 @@ def _f1(precision: float, recall: float) -> float:
 def mean_average_precision(logits: np.ndarray, targets: np.ndarray) -> float:
     """mAP over the labels that have positives (the score that keeps the best multi-label epoch)."""
     truth = targets > 0.5
-    aps = [
-        float(average_precision_score(truth[:, i], logits[:, i]))
-        for i in range(truth.shape[1])
-        if truth[:, i].any()
-    ]
+    aps = [average_precision(logits[:, i], truth[:, i]) for i in range(truth.shape[1]) if truth[:, i].any()]
     return float(np.mean(aps)) if aps else 0.0
 
 

@@ -14,7 +14,7 @@ from cvat_bridge.runtime.onnx_classifier import OnnxClassifier
 from cvat_bridge.services import Services
 from cvat_bridge.training import get_model
 from tests.helpers.multilabel import COLOURS, blocks_image, train_tiny_multilabel_model
-from trainer.multilabel import best_thresholds, multilabel_metrics
+from trainer.multilabel import average_precision, best_thresholds, multilabel_metrics
 
 
 @pytest.fixture(scope="module")
@@ -93,3 +93,14 @@ def test_thresholds_maximise_f1_and_metrics_count_by_hand() -> None:
     assert metrics["micro"]["precision"] == 1.0 and metrics["micro"]["recall"] == 0.75
     assert metrics["per_label"]["b"]["pr_curve"] == [1.0] * 6 + [2 / 3] * 5  # 2nd positive at rank 3
     assert metrics["map"] == pytest.approx((1.0 + (1.0 + 2 / 3) / 2) / 2)  # b ranks a negative second
+
+
+def test_average_precision_equals_scikit_learns_with_ties() -> None:
+    from sklearn.metrics import average_precision_score
+
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        truth = rng.random(50) < 0.3
+        truth[0] = True
+        scores = np.round(rng.random(50), 1)  # many ties
+        assert average_precision(scores, truth) == pytest.approx(average_precision_score(truth, scores))
