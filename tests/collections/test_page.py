@@ -52,3 +52,18 @@ def test_refused_upload_shows_the_reason(page, tmp_path: Path) -> None:
     form.get_by_label("Collection name").fill("one")
     form.get_by_role("button", name="Upload and import").click()
     expect(page.locator("#flash")).to_contain_text("A collection needs at least 2 classes")
+
+
+def test_multi_label_upload_merges_identical_files(page, tmp_path: Path) -> None:
+    files = class_files({"wool": 4, "silk": 4})
+    files["silk/same.jpg"] = files["wool/same.jpg"] = class_files({"blend": 1})["blend/blend_0.jpg"]
+    zip_path = write_zip(tmp_path / "fabrics.zip", files)
+    page.goto("/collections")
+    form = page.locator("#upload-form")
+    form.get_by_label("Zip file").set_input_files(str(zip_path))
+    form.get_by_label("Collection name").fill("blends")
+    form.get_by_label("Labels per image").select_option("multi")
+    form.get_by_role("button", name="Upload and import").click()
+    expect(page.locator("#flash")).to_have_text("Imported “blends” v1: 9 images in 2 classes.")
+    card = page.locator("section.collection").first
+    expect(card).to_contain_text("9 images · 2 labels (multi-label)")

@@ -80,7 +80,7 @@ function collectionCard(collection) {
   return el("section", { class: "collection", "data-collection-id": collection.id },
     el("h2", {}, `${collection.name} `, el("span", { class: "muted" }, `v${collection.version} · #${collection.id}`)),
     el("p", { class: "muted" },
-      `${collection.num_images} images · ${collection.classes.length} classes · from ${collection.source}` +
+      `${collection.num_images} images · ${collection.classes.length} ${collection.mode === "multi" ? "labels (multi-label)" : "classes"} · from ${collection.source}` +
       ` · ${new Date(collection.created_at).toLocaleString()}`),
     countsTable(collection),
     el("details", { ontoggle: (event) => showFullReport(event.target, collection.id) },

@@ -57,7 +57,8 @@ async function startCvatImport(event) {
   result.replaceChildren();
   flash("");
   try {
-    const body = { name: document.getElementById("cvat-name").value.trim(), [`${kind}_id`]: item.id };
+    const body = { name: document.getElementById("cvat-name").value.trim(), [`${kind}_id`]: item.id,
+      mode: document.getElementById("cvat-mode").value };
     let job = await api("/collections/cvat", { method: "POST", body });
     document.getElementById("cvat-import-status").hidden = false;
     while (!["succeeded", "failed", "cancelled"].includes(job.status)) {
