@@ -16,6 +16,7 @@ from cvat_bridge.ingest.registry import collection_to_dict, load_samples
 from cvat_bridge.ingest.zipimport import import_zip
 from cvat_bridge.runtime.imaging import open_image
 from cvat_bridge.services import Services
+from cvat_bridge.thumbnails import THUMBNAIL_DIR, THUMBNAIL_SIDE
 from tests.collections.zips import class_files, example, write_zip
 
 
@@ -76,13 +77,17 @@ def test_bad_files_are_skipped_with_a_reason(db_services: Services) -> None:
         "corrupt": 3,
         "unsupported_format": 1,
     }
+    collection_dir = db_services.storage.collection_dir(data["id"])
     stored = sorted(
-        p.relative_to(db_services.storage.collection_dir(data["id"])).as_posix()
-        for p in db_services.storage.collection_dir(data["id"]).rglob("*")
-        if p.is_file()
+        p.relative_to(collection_dir).as_posix() for p in collection_dir.rglob("*") if p.is_file()
     )
     good = [f"{label}/{label}_{i}.jpg" for label in ("silk", "wool") for i in range(3)]
-    assert stored == good  # skipped files are not kept
+    # Skipped files are not kept; only small JPEG thumbnails of the readable ones, for the collection page.
+    assert [path for path in stored if not path.startswith(f"{THUMBNAIL_DIR}/")] == good
+    for path in stored:
+        if path.startswith(f"{THUMBNAIL_DIR}/"):
+            with Image.open(collection_dir / path) as thumbnail:
+                assert thumbnail.format == "JPEG" and max(thumbnail.size) <= THUMBNAIL_SIDE
 
 
 def test_odd_images_are_accepted_as_uploaded(db_services: Services, tmp_path: Path) -> None:
