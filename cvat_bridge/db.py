@@ -27,14 +27,39 @@ from sqlalchemy import (
     inspect,
     text,
 )
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
+from sqlalchemy.types import TypeDecorator
 
 from cvat_bridge.limits import MAX_NAME_LENGTH
 
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def as_utc(moment: dt.datetime) -> dt.datetime:
+    """The same moment in UTC; a naive time is taken to be UTC already (what SQLite stores)."""
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
+
+
+def iso_utc(moment: dt.datetime) -> str:
+    """The one text form of a time in answers and results: UTC to the microsecond, with its offset."""
+    return as_utc(moment).isoformat(timespec="microseconds")
+
+
+class UtcDateTime(TypeDecorator[dt.datetime]):
+    """A time column that always hands back an aware UTC datetime (SQLite drops the zone; PostgreSQL keeps
+    it in the session's zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        return None if value is None else as_utc(value)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        return None if value is None else as_utc(value)
 
 
 # An id is never given twice, even after a delete (an old link or download token must not open a new row):
@@ -44,7 +69,7 @@ NEVER_REUSE_IDS = {"sqlite_autoincrement": True}
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON, dt.datetime: DateTime(timezone=True)}
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON, dt.datetime: UtcDateTime()}
 
 
 class Collection(Base):

@@ -1,5 +1,5 @@
 """Models in the registry: start a training (Model + Job rows), run it (the "train" job: collection ->
-trainer -> artifacts in models/<id>/), read, list and delete them.
+trainer -> artifacts in models/<id>/), list, cancel, resume and delete them (finding one: model_lookup).
 
 Validating and queueing a training reads the static catalogue and the settings (no torch: the API process
 never imports it); the trainer proper is imported inside the job, in the worker.
@@ -18,10 +18,12 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from cvat_bridge.db import Deployment, Job, Model
+from cvat_bridge.errors import Conflict, Invalid
 from cvat_bridge.ingest.registry import CollectionNotFound, get_collection, load_samples
 from cvat_bridge.jobs.runner import JobContext, JobError
 from cvat_bridge.jobs.store import TERMINAL_STATES, create_job, request_cancel, requeue_job
-from cvat_bridge.limits import MAX_ID, MAX_NAME_LENGTH, name_problem
+from cvat_bridge.limits import MAX_NAME_LENGTH, name_problem
+from cvat_bridge.model_lookup import ModelNotFound, get_model
 from cvat_bridge.services import Services
 from cvat_bridge.storage import Storage
 from trainer.artifacts import CHECKPOINT
@@ -33,19 +35,15 @@ log = logging.getLogger(__name__)
 _VERSION_ATTEMPTS = 3  # two trainings of one name may race for the next version number
 
 
-class TrainingRequestError(ValueError):
+class TrainingRequestError(Invalid):
     """The training cannot be started as asked; the message says what to change."""
 
 
-class ModelNotFound(LookupError):
-    """No model has this id."""
+class ModelBusy(Conflict):
+    """The model is still training, or deployed."""
 
 
-class ModelBusy(RuntimeError):
-    """The model is still training."""
-
-
-class ResumeRefused(RuntimeError):
+class ResumeRefused(Conflict):
     """The model's training cannot be resumed (message meant for the user)."""
 
 
@@ -125,30 +123,6 @@ def _insert_model(services: Services, job_id: str, **columns: Any) -> Model:
             if attempt == _VERSION_ATTEMPTS:
                 raise
     raise AssertionError("unreachable")
-
-
-def get_model(services: Services, model_id: int) -> Model:
-    with services.db.session() as session:
-        model = session.get(Model, model_id)
-    if model is None:
-        raise ModelNotFound(f"no model with id {model_id}")
-    return model
-
-
-def resolve_model(services: Services, ref: str | int) -> int:
-    """A model id from an id (all digits) or a name (its latest version); ModelNotFound: unknown name."""
-    text = str(ref).strip()
-    if text.isdigit():
-        if not 0 < int(text) <= MAX_ID:  # no row has it (and PostgreSQL cannot compare it to an id)
-            raise ModelNotFound(f"no model with id {text}")
-        return int(text)
-    with services.db.session() as session:
-        model_id = session.scalars(
-            select(Model.id).where(Model.name == text).order_by(Model.version.desc()).limit(1)
-        ).first()
-    if model_id is None:
-        raise ModelNotFound(f"no model named {text!r}")
-    return model_id
 
 
 def list_models(services: Services) -> list[Model]:

@@ -13,10 +13,11 @@ from fastapi_offline import FastAPIOffline
 from sqlalchemy.exc import OperationalError
 
 from cvat_bridge import __version__
+from cvat_bridge.api.errors import add_error_handlers
 from cvat_bridge.api.functions import download_router
 from cvat_bridge.api.gate import ApiGate, declared_routes
 from cvat_bridge.auth import ensure_api_token
-from cvat_bridge.jobs.queue import QueueUnavailable, reap_lost_jobs_forever, recover_jobs
+from cvat_bridge.jobs.queue import reap_lost_jobs_forever, recover_jobs
 from cvat_bridge.services import Services, get_services, set_services
 from cvat_bridge.storage import is_disk_full
 from cvat_bridge.web.headers import SecurityHeaders
@@ -62,10 +63,7 @@ def create_app(services: Services | None = None) -> FastAPI:
     app.state.services = services
     app.state.api_token = token
 
-    @app.exception_handler(QueueUnavailable)
-    async def queue_unavailable(_request: Request, exc: QueueUnavailable) -> JSONResponse:
-        """Every route that starts a job: the job was recorded failed, the client may try again later."""
-        return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "30"})
+    add_error_handlers(app)
 
     @app.exception_handler(OSError)
     @app.exception_handler(OperationalError)

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Callable
+from typing import Literal, TypeVar
 
-from fastapi import APIRouter, Depends, HTTPException
+from cvat_sdk import Client
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field, model_validator
 
 from cvat_bridge.api.deps import Id, ModelId, services
-from cvat_bridge.api.jobs import existing_job, job_to_dict
+from cvat_bridge.api.jobs import JobOut, existing_job, job_out
 from cvat_bridge.cvat import client as cvat
 from cvat_bridge.jobs.queue import start_job
 from cvat_bridge.limits import MAX_NAME_LENGTH
+from cvat_bridge.model_lookup import get_ready_model
 from cvat_bridge.services import Services
-from cvat_bridge.serving import ModelNotFound, ModelNotReady
-from cvat_bridge.serving.registry import check_model
+
+T = TypeVar("T")
 
 router = APIRouter(tags=["cvat"])
 
@@ -38,52 +41,73 @@ class AnnotateRequest(BaseModel):
     overwrite: bool = False
 
 
-def _cvat_call(svc: Services, check: str, fetch: Any) -> Any:
-    """Connect to CVAT and run ``fetch(client)``; CVAT errors become JSON errors with their status."""
-    try:
-        with cvat.connect(svc.settings) as client:
-            return cvat.call(check, lambda: fetch(client))
-    except cvat.CvatError as exc:
-        raise HTTPException(exc.status, str(exc)) from None
+class CvatStatus(BaseModel):
+    """Whether CVAT is configured and reachable, its version and the user the bridge acts as."""
+
+    configured: bool
+    url: str | None  # credentials masked
+    reachable: bool
+    authenticated: bool
+    version: str | None
+    user: str | None
+    detail: str | None  # what is wrong, when something is
+
+
+class CvatTask(BaseModel):
+    id: int
+    name: str
+    size: int  # frames
+    subset: str
+    project_id: int | None
+    media_type: str
+    labels: list[str]  # the labels a whole-image tag can use
+
+
+class CvatProject(BaseModel):
+    id: int
+    name: str
+    tasks: int
+    size: int  # frames of all its tasks
+    labels: list[str]
+
+
+def _cvat_call(svc: Services, check: str, fetch: Callable[[Client], T]) -> T:
+    """Connect to CVAT and run ``fetch(client)`` (CVAT's errors are domain errors: api.errors answers)."""
+    with cvat.connect(svc.settings) as client:
+        return cvat.call(check, lambda: fetch(client))
 
 
 @router.get("/cvat/status")
-def cvat_status(svc: Services = Depends(services)) -> dict[str, Any]:
-    return cvat.status(svc.settings)
+def cvat_status(svc: Services = Depends(services)) -> CvatStatus:
+    return CvatStatus.model_validate(cvat.status(svc.settings))
 
 
 @router.get("/cvat/tasks")
-def cvat_tasks(svc: Services = Depends(services)) -> list[dict[str, Any]]:
-    return _cvat_call(svc, "list tasks", cvat.list_tasks)
+def cvat_tasks(svc: Services = Depends(services)) -> list[CvatTask]:
+    return [CvatTask.model_validate(task) for task in _cvat_call(svc, "list tasks", cvat.list_tasks)]
 
 
 @router.get("/cvat/projects")
-def cvat_projects(svc: Services = Depends(services)) -> list[dict[str, Any]]:
-    return _cvat_call(svc, "list projects", cvat.list_projects)
+def cvat_projects(svc: Services = Depends(services)) -> list[CvatProject]:
+    projects = _cvat_call(svc, "list projects", cvat.list_projects)
+    return [CvatProject.model_validate(project) for project in projects]
 
 
 @router.post("/collections/cvat", status_code=202)
-def import_from_cvat(body: CvatImportRequest, svc: Services = Depends(services)) -> dict[str, Any]:
+def import_from_cvat(body: CvatImportRequest, svc: Services = Depends(services)) -> JobOut:
     """Start importing a CVAT task or project as a collection; the job's result holds ``collection_id``."""
     if body.task_id is not None:
         _cvat_call(svc, f"read task {body.task_id}", lambda c: c.tasks.retrieve(body.task_id))
     else:
         _cvat_call(svc, f"read project {body.project_id}", lambda c: c.projects.retrieve(body.project_id))
     job_id = start_job(svc, "cvat_import", body.model_dump(exclude_none=True))
-    return job_to_dict(existing_job(job_id, svc))
+    return job_out(existing_job(job_id, svc))
 
 
 @router.post("/models/{model_id}/annotate", status_code=202)
-def annotate_task(
-    model_id: ModelId, body: AnnotateRequest, svc: Services = Depends(services)
-) -> dict[str, Any]:
+def annotate_task(model_id: ModelId, body: AnnotateRequest, svc: Services = Depends(services)) -> JobOut:
     """Start tagging a CVAT task's frames with a trained model (job result: frames tagged, skipped...)."""
-    try:
-        check_model(svc, model_id)
-    except ModelNotFound as exc:
-        raise HTTPException(404, str(exc)) from None
-    except ModelNotReady as exc:
-        raise HTTPException(409, str(exc)) from None
+    get_ready_model(svc, model_id)
     _cvat_call(svc, f"read task {body.task_id}", lambda c: c.tasks.retrieve(body.task_id))
     job_id = start_job(svc, "annotate", {"model_id": model_id, **body.model_dump()})
-    return job_to_dict(existing_job(job_id, svc))
+    return job_out(existing_job(job_id, svc))

@@ -11,8 +11,8 @@ from pydantic import Field
 
 from cvat_bridge.auth import bearer_token, model_download_token, token_matches, token_refusal
 from cvat_bridge.limits import MAX_ID
+from cvat_bridge.model_lookup import resolve_model
 from cvat_bridge.services import Services
-from cvat_bridge.training import ModelNotFound, resolve_model
 
 # The id of a collection or model, in a path or a body: one that no row can have (past PostgreSQL's INTEGER,
 # or below 1) is refused 422 before any query.
@@ -54,11 +54,8 @@ def model_id_from_path(
     request: Request,
     model_id: str = Path(description="a model id, or a model name (its latest version)"),
 ) -> int:
-    """The id of the model named in the path by id or by name (404 for an unknown name)."""
-    try:
-        return resolve_model(request.app.state.services, model_id)
-    except ModelNotFound as exc:
-        raise HTTPException(404, str(exc)) from None
+    """The id of the model named in the path by id or by name (ModelNotFound: 404 for an unknown name)."""
+    return resolve_model(request.app.state.services, model_id)
 
 
 ModelId = Annotated[int, Depends(model_id_from_path)]

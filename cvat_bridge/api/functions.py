@@ -5,31 +5,26 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends
 from fastapi.responses import FileResponse
 from pydantic import BaseModel
 from starlette.background import BackgroundTask
 
 from cvat_bridge.api.deps import ModelId, require_token_or_download_token, services
 from cvat_bridge.api.gate import gate
-from cvat_bridge.functions.deploy import (
-    DeploymentConflict,
-    deployment_state,
-    remove_deployment,
-    start_deployment,
-)
-from cvat_bridge.functions.nuclio import NuclioError
+from cvat_bridge.api.schemas import JobStatus, Timestamp
+from cvat_bridge.errors import BadRequest
+from cvat_bridge.functions.deploy import deployment_state, remove_deployment, start_deployment
 from cvat_bridge.functions.render import (
     VARIANTS,
-    ModelNotFound,
-    ModelNotReady,
     load_source,
     render_function,
     variant_function_name,
     zip_folder,
 )
+from cvat_bridge.model_lookup import get_model
 from cvat_bridge.services import Services
 
 router = APIRouter(tags=["functions"])
@@ -42,15 +37,38 @@ class DeployRequest(BaseModel):
     variant: str = "cpu"  # "cpu": ONNX Runtime (function.yaml); "gpu": torch on CUDA (function-gpu.yaml)
 
 
-def _errors(exc: Exception) -> HTTPException:
-    if isinstance(exc, ModelNotFound | LookupError):
-        return HTTPException(404, str(exc))
-    if isinstance(exc, NuclioError):
-        return HTTPException(502, str(exc))
-    return HTTPException(409 if isinstance(exc, ModelNotReady | DeploymentConflict) else 400, str(exc))
+class DeployJob(BaseModel):
+    """The latest deploy job of the model."""
+
+    id: str
+    status: JobStatus
+    progress: dict[str, Any]  # "step": submitting | building, "nuclio_state"
+    error: str | None
 
 
-@download_router.get("/models/{model_id}/function")
+class DeploymentOut(BaseModel):
+    """The model's Nuclio function: its state, and whether the bridge can deploy at all."""
+
+    model_id: int
+    function_name: str | None
+    state: Literal["not_deployed", "deploying", "ready", "error", "removed"]
+    message: str | None
+    in_cvat: bool | None  # whether CVAT lists the function (null: not asked, or CVAT not configured)
+    updated_at: Timestamp | None
+    nuclio_configured: bool
+    public_url_configured: bool
+    job: DeployJob | None
+
+
+_ZIP_ANSWER = {
+    200: {
+        "description": "the function folder as a zip (one top folder, named as the function)",
+        "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
+
+
+@download_router.get("/models/{model_id}/function", response_class=FileResponse, responses=_ZIP_ANSWER)
 @gate(open=True)  # its own check: the API token or the model's download token
 def download_function(
     model_id: ModelId, variant: str = "cpu", svc: Services = Depends(services)
@@ -58,11 +76,8 @@ def download_function(
     """The model's Nuclio function folder as a zip (one top folder), for `nuctl deploy --path` (see
     serverless/README.md). ``variant``: "cpu" (ONNX Runtime) or "gpu" (adds torch and its weights)."""
     if variant not in VARIANTS:
-        raise HTTPException(400, f"variant must be one of {', '.join(VARIANTS)}, not {variant!r}")
-    try:
-        source = load_source(svc, model_id)
-    except (ModelNotFound, ModelNotReady) as exc:
-        raise _errors(exc) from exc
+        raise BadRequest(f"variant must be one of {', '.join(VARIANTS)}, not {variant!r}")
+    source = load_source(svc, model_id)
     work = svc.storage.new_staging_dir("function-")
     try:
         name = variant_function_name(source, variant)
@@ -93,33 +108,23 @@ def download_gpu_function(model_id: ModelId, svc: Services = Depends(services)) 
 
 
 @router.get("/models/{model_id}/deployment")
-def read_deployment(model_id: ModelId, svc: Services = Depends(services)) -> dict[str, Any]:
-    try:
-        load_source(svc, model_id)
-    except ModelNotFound as exc:
-        raise _errors(exc) from exc
-    except ModelNotReady:
-        pass  # an untrained model has no deployment, but its state can still be read
-    return deployment_state(svc, model_id)
+def read_deployment(model_id: ModelId, svc: Services = Depends(services)) -> DeploymentOut:
+    """The deployment's state (an untrained model's too: ``not_deployed``)."""
+    get_model(svc, model_id)
+    return DeploymentOut.model_validate(deployment_state(svc, model_id))
 
 
 @router.post("/models/{model_id}/deployment", status_code=202)
 def deploy(
     model_id: ModelId, body: DeployRequest | None = None, svc: Services = Depends(services)
-) -> dict[str, Any]:
+) -> DeploymentOut:
     """Deploy the model into Nuclio project `cvat` (a background job); poll GET for the state. Nuclio
     downloads the function zip from CVAT_BRIDGE_PUBLIC_URL (409 when it is not set)."""
-    try:
-        return start_deployment(svc, model_id, (body or DeployRequest()).variant)
-    except (ModelNotFound, ModelNotReady, DeploymentConflict, ValueError) as exc:
-        raise _errors(exc) from exc
+    return DeploymentOut.model_validate(start_deployment(svc, model_id, (body or DeployRequest()).variant))
 
 
 @router.delete("/models/{model_id}/deployment")
-def undeploy(model_id: ModelId, svc: Services = Depends(services)) -> dict[str, Any]:
-    """Remove the model's function from Nuclio (and so from CVAT's list)."""
-    try:
-        load_source(svc, model_id)
-        return remove_deployment(svc, model_id)
-    except (ModelNotFound, ModelNotReady, LookupError, DeploymentConflict, NuclioError) as exc:
-        raise _errors(exc) from exc
+def undeploy(model_id: ModelId, svc: Services = Depends(services)) -> DeploymentOut:
+    """Remove the model's function from Nuclio (and so from CVAT's list); 404 when it is not deployed."""
+    load_source(svc, model_id)
+    return DeploymentOut.model_validate(remove_deployment(svc, model_id))

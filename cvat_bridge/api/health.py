@@ -4,10 +4,11 @@ and the data dir work); both open, without the token, for orchestrators and load
 from __future__ import annotations
 
 import tempfile
-from typing import Any
+from typing import Literal
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy import text
 
 from cvat_bridge import __version__
@@ -20,24 +21,38 @@ router = APIRouter(tags=["health"])
 PROBE_TIMEOUT_SECONDS = 3.0
 
 
+class Liveness(BaseModel):
+    status: Literal["ok"]
+    version: str
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "not_ready"]
+    checks: dict[str, str]  # {"database" | "queue" | "data_dir": "ok" or what is wrong}
+    detail: str | None = None  # which parts are down
+
+
 @router.get("/health")
 @gate(open=True)
-async def health() -> dict[str, str]:
+async def health() -> Liveness:
     """Liveness: cheap, touches nothing."""
-    return {"status": "ok", "version": __version__}
+    return Liveness(status="ok", version=__version__)
 
 
-@router.get("/health/ready", responses={503: {"description": "a part is down; `checks` says which"}})
+@router.get(
+    "/health/ready",
+    response_model=Readiness,
+    response_model_exclude_none=True,
+    responses={503: {"model": Readiness, "description": "a part is down; `checks` says which"}},
+)
 @gate(open=True)
 def ready(svc: Services = Depends(services)) -> JSONResponse:
-    """Readiness: ``{"status": "ready"|"not_ready", "checks": {part: "ok" or what is wrong}}``; 503 when a
-    part is down."""
+    """Readiness: 200 when the database, the queue and the data dir work; 503 naming what is down."""
     checks = {"database": _database(svc), "queue": _queue(svc), "data_dir": _data_dir(svc)}
     down = [name for name, result in checks.items() if result != "ok"]
-    body: dict[str, Any] = {"status": "not_ready" if down else "ready", "checks": checks}
-    if down:
-        body["detail"] = "down: " + ", ".join(f"{name} ({checks[name]})" for name in down)
-    return JSONResponse(body, status_code=503 if down else 200)
+    detail = "down: " + ", ".join(f"{name} ({checks[name]})" for name in down) if down else None
+    body = Readiness(status="not_ready" if down else "ready", checks=checks, detail=detail)
+    return JSONResponse(body.model_dump(exclude_none=True), status_code=503 if down else 200)
 
 
 def _database(svc: Services) -> str:

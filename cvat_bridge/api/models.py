@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Response
 from fastapi.responses import FileResponse
+from pydantic import BaseModel
 
 from cvat_bridge.api.deps import Id, ModelId, scalar_fields, services
+from cvat_bridge.api.schemas import JobStatus, Timestamp
 from cvat_bridge.db import Model
 from cvat_bridge.jobs.store import job_progress
+from cvat_bridge.model_lookup import get_model
 from cvat_bridge.services import Services
 from cvat_bridge.storage import Storage
 from cvat_bridge.training import (
-    ModelBusy,
-    ModelNotFound,
-    ResumeRefused,
-    TrainingRequestError,
     cancel_training,
     delete_model,
-    get_model,
     list_models,
     resume_training,
     start_training,
@@ -40,27 +37,48 @@ class TrainRequest(TrainSettings):
     architecture: str
 
 
-def model_summary(model: Model) -> dict[str, Any]:
+class ModelFields(BaseModel):
+    """What every answer about a model holds; status, progress and error are its training job's."""
+
+    id: int
+    name: str
+    version: int
+    architecture: str
+    collection_id: int | None  # null once the collection is deleted
+    status: JobStatus
+    progress: dict[str, Any]  # "phase", "epoch", "epochs", "loss", "val_accuracy", ...
+    metrics: dict[str, Any]  # see ARCHITECTURE.md, metrics.json
+    classes: list[str]
+    settings: dict[str, Any]  # the TrainSettings it trains with
+    error: str | None
+    job_id: str
+    created_at: Timestamp
+    started_at: Timestamp | None
+    finished_at: Timestamp | None
+
+
+class ModelSummary(ModelFields):
     """A model in a list: its metrics and progress without their lists and tables (history, per-class
-    figures, confusion matrices: GET /api/models/{id} has them), plus "warnings": why a model may not be
-    useful (metrics.warnings), so a list can flag it."""
-    data = model_to_dict(model)
-    data["warnings"] = list((model.metrics or {}).get("warnings") or [])
-    data["metrics"], data["progress"] = scalar_fields(model.metrics), scalar_fields(model.job.progress)
-    return data
+    figures, confusion matrices: GET /api/models/{id} has them), plus why it may not be useful."""
+
+    warnings: list[str]  # metrics.warnings, so a list can flag the model
 
 
-def model_to_dict(model: Model, storage: Storage | None = None) -> dict[str, Any]:
-    """The public JSON of a model; status, progress and error are its training job's.
+class ModelOut(ModelFields):
+    """A model with its full metrics and progress, and the artifact files it has (downloadable by name)."""
 
-    With storage, "artifacts" lists the artifact files that exist (downloadable by name).
-    """
+    artifacts: list[str]
+
+
+class CreatedModel(ModelOut):
+    """A queued training, and what the user should know before it runs (it runs all the same)."""
+
+    warnings: list[str]
+
+
+def _fields(model: Model) -> dict[str, Any]:
     job = model.job
-
-    def iso(moment: dt.datetime | None) -> str | None:
-        return moment.isoformat() if moment else None
-
-    data = {
+    return {
         "id": model.id,
         "name": model.name,
         "version": model.version,
@@ -73,83 +91,80 @@ def model_to_dict(model: Model, storage: Storage | None = None) -> dict[str, Any
         "settings": model.settings,
         "error": job.error,
         "job_id": job.id,
-        "created_at": iso(model.created_at),
-        "started_at": iso(job.started_at),
-        "finished_at": iso(job.finished_at),
+        "created_at": model.created_at,
+        "started_at": job.started_at,
+        "finished_at": job.finished_at,
     }
-    if storage is not None:
-        folder = storage.model_dir(model.id)
-        data["artifacts"] = [name for name in ARTIFACTS if (folder / name).is_file()]
-    return data
 
 
-def _existing(svc: Services, model_id: int) -> Model:
-    try:
-        return get_model(svc, model_id)
-    except ModelNotFound as exc:
-        raise HTTPException(404, str(exc)) from None
+def model_summary(model: Model) -> ModelSummary:
+    data = _fields(model)
+    data["warnings"] = list((model.metrics or {}).get("warnings") or [])
+    data["metrics"], data["progress"] = scalar_fields(data["metrics"]), scalar_fields(data["progress"])
+    return ModelSummary.model_validate(data)
+
+
+def model_out(model: Model, storage: Storage) -> ModelOut:
+    folder = storage.model_dir(model.id)
+    artifacts = [name for name in ARTIFACTS if (folder / name).is_file()]
+    return ModelOut.model_validate({**_fields(model), "artifacts": artifacts})
 
 
 @router.post("/models", status_code=202)
-def create_model(request: TrainRequest, svc: Services = Depends(services)) -> dict[str, Any]:
+def create_model(request: TrainRequest, svc: Services = Depends(services)) -> CreatedModel:
     """Queue a training; the model is `queued` until a worker takes it."""
-    try:
-        model = start_training(
-            svc,
-            name=request.name,
-            collection_id=request.collection_id,
-            architecture=request.architecture,
-            settings=request.model_dump(include=set(TrainSettings.model_fields)),
-        )
-    except TrainingRequestError as exc:
-        raise HTTPException(422, str(exc)) from None
-    return {**model_to_dict(get_model(svc, model.id), svc.storage), "warnings": training_warnings(model)}
+    model = start_training(
+        svc,
+        name=request.name,
+        collection_id=request.collection_id,
+        architecture=request.architecture,
+        settings=request.model_dump(include=set(TrainSettings.model_fields)),
+    )
+    out = model_out(get_model(svc, model.id), svc.storage)
+    return CreatedModel(**out.model_dump(), warnings=training_warnings(model))
 
 
 @router.get("/models")
-def read_models(svc: Services = Depends(services)) -> list[dict[str, Any]]:
-    """Every model, newest first, as summaries (see ``model_summary``)."""
+def read_models(svc: Services = Depends(services)) -> list[ModelSummary]:
+    """Every model, newest first, as summaries."""
     return [model_summary(model) for model in list_models(svc)]
 
 
 @router.get("/models/{model_id}")
-def read_model(model_id: ModelId, svc: Services = Depends(services)) -> dict[str, Any]:
-    return model_to_dict(_existing(svc, model_id), svc.storage)
+def read_model(model_id: ModelId, svc: Services = Depends(services)) -> ModelOut:
+    return model_out(get_model(svc, model_id), svc.storage)
 
 
 @router.post("/models/{model_id}/cancel")
-def cancel_model(model_id: ModelId, svc: Services = Depends(services)) -> dict[str, Any]:
-    _existing(svc, model_id)
-    return model_to_dict(cancel_training(svc, model_id), svc.storage)
+def cancel_model(model_id: ModelId, svc: Services = Depends(services)) -> ModelOut:
+    return model_out(cancel_training(svc, model_id), svc.storage)
 
 
 @router.post("/models/{model_id}/resume", status_code=202)
-def resume_model(model_id: ModelId, svc: Services = Depends(services)) -> dict[str, Any]:
+def resume_model(model_id: ModelId, svc: Services = Depends(services)) -> ModelOut:
     """Continue a cancelled or failed training from its last checkpoint (the same model version); 409 when it
     is queued, running or succeeded, or stopped before its first epoch ended."""
-    _existing(svc, model_id)
-    try:
-        return model_to_dict(resume_training(svc, model_id), svc.storage)
-    except ResumeRefused as exc:
-        raise HTTPException(409, str(exc)) from None
+    return model_out(resume_training(svc, model_id), svc.storage)
 
 
-@router.delete("/models/{model_id}", status_code=204)
-def remove_model(model_id: ModelId, svc: Services = Depends(services)) -> Response:
-    _existing(svc, model_id)
-    try:
-        delete_model(svc, model_id)
-    except ModelBusy as exc:
-        raise HTTPException(409, str(exc)) from None
-    except ModelNotFound as exc:
-        raise HTTPException(404, str(exc)) from None
-    return Response(status_code=204)
+@router.delete("/models/{model_id}", status_code=204, response_class=Response)
+def remove_model(model_id: ModelId, svc: Services = Depends(services)) -> None:
+    """Delete a model's rows and files; 409 while it trains or is deployed."""
+    delete_model(svc, model_id)
 
 
-@router.get("/models/{model_id}/artifacts/{name}")
+_FILE_ANSWER = {
+    200: {
+        "description": "the file (its media type: application/json, image/png or application/octet-stream)",
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
+
+
+@router.get("/models/{model_id}/artifacts/{name}", response_class=FileResponse, responses=_FILE_ANSWER)
 def download_artifact(model_id: ModelId, name: str, svc: Services = Depends(services)) -> FileResponse:
     """One artifact file by its name (model.onnx, weights.pt, metrics.json, ...); no other paths."""
-    _existing(svc, model_id)
+    get_model(svc, model_id)
     if name not in ARTIFACTS:
         raise HTTPException(404, f"unknown artifact {name!r}; artifacts: {', '.join(ARTIFACTS)}")
     path = svc.storage.model_dir(model_id) / name

@@ -12,11 +12,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cvat_bridge.api.deps import ModelId, multipart_form, services
 from cvat_bridge.api.gate import gate
+from cvat_bridge.errors import Invalid, TooLarge
 from cvat_bridge.limits import FORM_ROOM, MAX_FIELD_BYTES, MAX_FORM_FIELDS
+from cvat_bridge.model_lookup import get_ready_model
 from cvat_bridge.services import Services
-from cvat_bridge.serving import BadImage, ModelNotFound, ModelNotReady, get_predictor
-from cvat_bridge.serving.inputs import TooManyPixels, check_pixels, read_inputs
-from cvat_bridge.serving.registry import check_model
+from cvat_bridge.serving import get_predictor
+from cvat_bridge.serving.inputs import check_pixels, read_inputs
 from cvat_bridge.settings import Settings
 
 router = APIRouter(tags=["predict"])
@@ -100,28 +101,17 @@ async def _form(request: Request, settings: Settings) -> FormData:
 
 def _predict(svc: Services, model_id: int, files: list[UploadFile], options: PredictOptions) -> JSONResponse:
     """Check the model and the files (cheap: nothing decoded or loaded), then load, decode and predict."""
-    try:
-        check_model(svc, model_id)
-        if not files:
-            raise HTTPException(422, "send one or more images as multipart 'file' parts")
-        settings = svc.settings
-        for upload in files:
-            if (upload.size or 0) > settings.max_predict_file_bytes:
-                limit = settings.max_predict_file_bytes
-                raise HTTPException(
-                    413, f"{upload.filename}: {upload.size} bytes, more than the limit of {limit}"
-                )
-        named = [(upload.filename or "upload", upload.file) for upload in files]
-        check_pixels(named, settings.max_predict_pixels)
-        predictor = get_predictor(svc, model_id)
-        inputs = read_inputs(named, settings.max_image_pixels, predictor.preprocessing)
-    except ModelNotFound as exc:
-        raise HTTPException(404, str(exc)) from exc
-    except ModelNotReady as exc:
-        raise HTTPException(409, str(exc)) from exc
-    except TooManyPixels as exc:
-        raise HTTPException(413, str(exc)) from exc
-    except BadImage as exc:
-        raise HTTPException(422, str(exc)) from exc
+    get_ready_model(svc, model_id)
+    if not files:
+        raise Invalid("send one or more images as multipart 'file' parts")
+    settings = svc.settings
+    for upload in files:
+        if (upload.size or 0) > settings.max_predict_file_bytes:
+            limit = settings.max_predict_file_bytes
+            raise TooLarge(f"{upload.filename}: {upload.size} bytes, more than the limit of {limit}")
+    named = [(upload.filename or "upload", upload.file) for upload in files]
+    check_pixels(named, settings.max_predict_pixels)
+    predictor = get_predictor(svc, model_id)
+    inputs = read_inputs(named, settings.max_image_pixels, predictor.preprocessing)
     predictions = predictor.predict_inputs(inputs, top_k=options.top_k, threshold=options.threshold)
     return JSONResponse({"predictions": [prediction.to_dict() for prediction in predictions]})

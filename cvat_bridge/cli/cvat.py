@@ -17,21 +17,19 @@ from cvat_bridge.cli import main
 from cvat_bridge.cli.collections import collections
 from cvat_bridge.cli.models import model_id_of
 from cvat_bridge.cvat import client as cvat_client
-from cvat_bridge.cvat.annotate import AnnotateRefused, annotate_task
+from cvat_bridge.cvat.annotate import annotate_task
 from cvat_bridge.cvat.importer import import_from_cvat
+from cvat_bridge.errors import DomainError
 from cvat_bridge.ingest.multilabel import MODES, SINGLE
-from cvat_bridge.ingest.registry import ImportRefused, collection_to_dict
+from cvat_bridge.ingest.registry import collection_to_dict
 from cvat_bridge.services import get_services
-from cvat_bridge.serving import ModelNotFound, ModelNotReady
-
-USER_ERRORS = (cvat_client.CvatError, ImportRefused, AnnotateRefused, ModelNotFound, ModelNotReady)
 
 
 @contextmanager
 def _user_errors() -> Iterator[None]:
     try:
         yield
-    except USER_ERRORS as exc:
+    except DomainError as exc:
         raise click.ClickException(str(exc)) from None
 
 

@@ -9,8 +9,8 @@ from typing import Any
 import click
 
 from cvat_bridge.jobs.store import TERMINAL_STATES, request_cancel
+from cvat_bridge.model_lookup import get_model
 from cvat_bridge.services import Services
-from cvat_bridge.training import get_model
 
 POLL_SECONDS = 0.5
 

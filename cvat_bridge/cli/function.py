@@ -8,7 +8,8 @@ import click
 
 from cvat_bridge.cli import main
 from cvat_bridge.cli.models import model_id_of
-from cvat_bridge.functions.render import VARIANTS, ModelNotFound, ModelNotReady, load_source, render_function
+from cvat_bridge.functions.render import VARIANTS, load_source, render_function
+from cvat_bridge.model_lookup import ModelNotFound, ModelNotReady
 from cvat_bridge.services import get_services
 
 

@@ -9,17 +9,15 @@ from cvat_bridge.cli.display import echo_table, follow, print_epochs, print_metr
 from cvat_bridge.cli.train import run_and_follow
 from cvat_bridge.db import Model
 from cvat_bridge.jobs.store import TERMINAL_STATES
+from cvat_bridge.model_lookup import ModelNotFound, get_model, resolve_model
 from cvat_bridge.services import Services, get_services
 from cvat_bridge.training import (
     ModelBusy,
-    ModelNotFound,
     ResumeRefused,
     cancel_training,
     delete_model,
-    get_model,
     list_models,
     requeue_training,
-    resolve_model,
 )
 
 MODEL = click.argument("model", metavar="MODEL")

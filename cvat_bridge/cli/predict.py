@@ -13,8 +13,9 @@ from cvat_bridge.cli import main
 from cvat_bridge.cli.display import format_table
 from cvat_bridge.cli.models import model_id_of
 from cvat_bridge.ingest.doctor import IMAGE_SUFFIXES
+from cvat_bridge.model_lookup import ModelNotFound, ModelNotReady
 from cvat_bridge.services import get_services
-from cvat_bridge.serving import BadImage, ModelNotFound, ModelNotReady, Prediction, get_predictor, read_images
+from cvat_bridge.serving import BadImage, Prediction, get_predictor, read_images
 
 BATCH = 16
 

@@ -17,8 +17,9 @@ from cvat_bridge.cli import main
 from cvat_bridge.cli.display import follow, print_epochs, print_metrics
 from cvat_bridge.db import Collection
 from cvat_bridge.jobs.runner import run_job
+from cvat_bridge.model_lookup import get_model
 from cvat_bridge.services import Services, get_services
-from cvat_bridge.training import TrainingRequestError, create_training, get_model, training_warnings
+from cvat_bridge.training import TrainingRequestError, create_training, training_warnings
 from trainer.artifacts import CHECKPOINT
 from trainer.config import TrainSettings
 

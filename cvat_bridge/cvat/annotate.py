@@ -15,19 +15,20 @@ from typing import Any
 from cvat_sdk import Client, models
 from cvat_sdk.core.proxies.annotations import AnnotationUpdateAction
 
-from cvat_bridge.cvat.client import CvatError, call, connect, tag_labels
+from cvat_bridge.cvat.client import call, connect, tag_labels
 from cvat_bridge.cvat.frames import VideoTaskRefused, check_image_task, iter_frames
+from cvat_bridge.errors import DomainError, Invalid
 from cvat_bridge.jobs.runner import JobContext, JobError
 from cvat_bridge.runtime.imaging import ImageReadError, open_image
 from cvat_bridge.runtime.tags import frame_tags
 from cvat_bridge.services import Services
-from cvat_bridge.serving import ModelNotFound, ModelNotReady, get_predictor
+from cvat_bridge.serving import get_predictor
 
 BATCH_FRAMES = 64  # frames decoded and predicted together
 WRITE_BATCH = 1000  # tags per write request
 
 
-class AnnotateRefused(ValueError):
+class AnnotateRefused(Invalid):
     """The task cannot be tagged with this model (no class matches a label, video task...)."""
 
 
@@ -141,5 +142,5 @@ def run_annotate_job(ctx: JobContext) -> dict[str, Any]:
                 progress=ctx.report,
                 check_cancelled=ctx.check_cancelled,
             )
-    except (CvatError, AnnotateRefused, ModelNotFound, ModelNotReady) as exc:
+    except DomainError as exc:  # CVAT's errors, a refusal, the model gone or not trained
         raise JobError(str(exc)) from None

@@ -17,6 +17,7 @@ from cvat_sdk.api_client.exceptions import OpenApiException
 from cvat_sdk.core.client import AccessTokenCredentials, Config, PasswordCredentials
 from cvat_sdk.exceptions import ApiException
 
+from cvat_bridge.errors import NotFound, Unavailable, UpstreamError
 from cvat_bridge.masking import mask_secrets, mask_url
 from cvat_bridge.settings import Settings
 
@@ -24,26 +25,24 @@ T = TypeVar("T")
 TAG_LABEL_TYPES = ("tag", "any")  # CVAT label types a whole-image tag can use
 
 
-class CvatError(Exception):
-    """A CVAT problem for the user; ``status`` is the HTTP status the API answers with."""
-
-    status = 502
+class CvatError(UpstreamError):
+    """A CVAT problem for the user: CVAT answered with an error, or an answer the bridge cannot read."""
 
 
-class CvatNotConfigured(CvatError):
-    status = 503
+class CvatNotConfigured(Unavailable, CvatError):
+    """The CVAT settings are missing."""
 
 
-class CvatUnavailable(CvatError):
-    status = 503
+class CvatUnavailable(Unavailable, CvatError):
+    """CVAT cannot be reached, or answers that it is unavailable."""
 
 
 class CvatAuthError(CvatError):
-    status = 502  # CVAT refused *our* credentials: not the bridge user's fault, so no 401 here
+    """CVAT refused *our* credentials: not the bridge user's fault, so an upstream error, not a 401."""
 
 
-class CvatNotFound(CvatError):
-    status = 404
+class CvatNotFound(NotFound, CvatError):
+    """CVAT has no such task or project (or does not show it to the bridge's user)."""
 
 
 def server_url(settings: Settings) -> str:

@@ -9,9 +9,10 @@ from itertools import groupby
 from typing import Any
 
 from cvat_bridge.cvat.client import call
+from cvat_bridge.errors import Invalid
 
 
-class VideoTaskRefused(ValueError):
+class VideoTaskRefused(Invalid):
     """A video task: the bridge works on image tasks (their chunks hold the original files)."""
 
 

@@ -12,7 +12,6 @@ With ``manual_only`` (the closed loop), tags with ``source="auto"`` (a model's g
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import re
 from collections import Counter
@@ -24,7 +23,7 @@ from cvat_sdk import Client
 
 from cvat_bridge.cvat.client import CvatError, call, connect, server_url, tag_labels
 from cvat_bridge.cvat.frames import VideoTaskRefused, check_image_task, iter_frames
-from cvat_bridge.db import Collection
+from cvat_bridge.db import Collection, iso_utc, utcnow
 from cvat_bridge.ingest.doctor import Skipped, inspect_image
 from cvat_bridge.ingest.multilabel import MODES, MULTI, SINGLE
 from cvat_bridge.ingest.registry import ImportedImage, ImportRefused, collection_to_dict, register_collection
@@ -117,7 +116,7 @@ def import_from_cvat(
         "task_id": task_id,
         "project_id": project_id,
         "tasks": [task.id for task in tasks],
-        "imported_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "imported_at": iso_utc(utcnow()),
     }
     return register_collection(
         services,

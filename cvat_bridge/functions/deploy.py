@@ -19,14 +19,13 @@ from typing import Any
 from sqlalchemy import select
 
 from cvat_bridge.auth import ensure_api_token, model_download_token
-from cvat_bridge.db import Deployment, Job, Model, utcnow
-from cvat_bridge.functions.nuclio import NuclioDashboard, NuclioError
+from cvat_bridge.db import Deployment, Job, Model, iso_utc, utcnow
+from cvat_bridge.errors import BadRequest, Conflict, DomainError, NotFound
+from cvat_bridge.functions.nuclio import NuclioDashboard
 from cvat_bridge.functions.render import (
     VARIANTS,
     ZIPS,
     FunctionSource,
-    ModelNotFound,
-    ModelNotReady,
     function_config,
     function_name,
     load_source,
@@ -43,7 +42,7 @@ FAILED_STATES = ("error", "unhealthy")
 ACTIVE_JOB_STATES = ("queued", "running")
 
 
-class DeploymentConflict(Exception):
+class DeploymentConflict(Conflict):
     """The request does not fit the current state (Nuclio not configured, a deployment under way, ...)."""
 
 
@@ -71,7 +70,7 @@ def deployment_state(services: Services, model_id: int) -> dict[str, Any]:
             "state": row.state if row else "not_deployed",
             "message": row.message if row else None,
             "in_cvat": row.in_cvat if row else None,
-            "updated_at": row.updated_at.isoformat() if row else None,
+            "updated_at": iso_utc(row.updated_at) if row else None,
             "nuclio_configured": bool(services.settings.nuclio_url),
             "public_url_configured": bool(services.settings.public_url),
             "job": None,
@@ -88,7 +87,7 @@ def start_deployment(services: Services, model_id: int, variant: str = "cpu") ->
     CVAT_BRIDGE_PUBLIC_URL only (never from an address taken from a request: its Host header is the
     client's to choose, and the download token goes there)."""
     if variant not in VARIANTS:
-        raise ValueError(f"variant must be one of {', '.join(VARIANTS)}, not {variant!r}")
+        raise BadRequest(f"variant must be one of {', '.join(VARIANTS)}, not {variant!r}")
     nuclio_dashboard(services.settings)  # refuse early when Nuclio is not configured
     archive_base_url = services.settings.public_url
     if not archive_base_url:
@@ -145,7 +144,7 @@ def run_deploy_job(ctx: JobContext) -> dict[str, Any]:
                 raise JobError(f"Nuclio could not deploy {name}: {reason}")
             previous = params.get("previous_function")
             replaced = _retire_other_versions(services, dashboard, source, name, previous)
-    except (JobError, NuclioError, ModelNotFound, ModelNotReady, DeploymentConflict) as exc:
+    except (JobError, DomainError) as exc:
         _record(services, model_id, "error", str(exc))
         raise JobError(str(exc)) from exc
     except JobCancelled:
@@ -163,7 +162,7 @@ def remove_deployment(services: Services, model_id: int) -> dict[str, Any]:
     """Delete the model's function from Nuclio and record it as removed."""
     state = deployment_state(services, model_id)
     if state["state"] in ("not_deployed", "removed"):
-        raise LookupError(f"model {model_id} is not deployed")
+        raise NotFound(f"model {model_id} is not deployed")
     if state["state"] == "deploying":
         raise DeploymentConflict(f"model {model_id} is being deployed; wait for it to finish, then remove it")
     with nuclio_dashboard(services.settings) as dashboard:

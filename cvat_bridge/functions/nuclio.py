@@ -13,13 +13,14 @@ from typing import Any
 
 import httpx
 
+from cvat_bridge.errors import UpstreamError
 from cvat_bridge.masking import mask_secrets
 
 PROJECT = "cvat"  # CVAT lists only the functions of this Nuclio project
 PROJECT_LABEL = "nuclio.io/project-name"
 
 
-class NuclioError(Exception):
+class NuclioError(UpstreamError):
     """The dashboard could not be reached or refused the request; the message says which and why."""
 
 

@@ -28,9 +28,9 @@ from typing import Any
 
 import yaml
 
-from cvat_bridge.db import Model
-from cvat_bridge.runtime.classifier import MODEL_INFO_FILE, read_model_info
-from cvat_bridge.runtime.onnx_classifier import MODEL_FILES, ONNX_FILE
+from cvat_bridge.model_lookup import get_ready_model
+from cvat_bridge.runtime.classifier import read_model_info
+from cvat_bridge.runtime.onnx_classifier import MODEL_FILES
 from cvat_bridge.runtime.tags import CONFIDENCE_SPEC
 from cvat_bridge.services import Services
 
@@ -48,14 +48,6 @@ NAME_PREFIX = "cvat-bridge"
 # What only the GPU variant's folder holds: both serve the same runtime and model files.
 GPU_ONLY = frozenset({"function-gpu.yaml", "requirements-gpu.txt"})
 MAX_NAME_LENGTH = 63  # a DNS-1123 label, as Kubernetes-style names must be
-
-
-class ModelNotFound(LookupError):
-    """No model with that id."""
-
-
-class ModelNotReady(ValueError):
-    """The model exists but has no exported artifacts yet (still training, failed, or cancelled)."""
 
 
 @dataclass(frozen=True)
@@ -78,20 +70,11 @@ class FunctionSource:
 
 
 def load_source(services: Services, model_id: int) -> FunctionSource:
-    """The model's function source; ModelNotFound / ModelNotReady say why there is none."""
-    with services.db.session() as session:
-        model = session.get(Model, model_id)
-        if model is None:
-            raise ModelNotFound(f"no model with id {model_id}")
-        name, version, status = model.name, model.version, model.job.status
-    model_dir = services.storage.model_dir(model_id)
-    missing = [file for file in (MODEL_INFO_FILE, ONNX_FILE) if not (model_dir / file).is_file()]
-    if status != "succeeded" or missing:
-        raise ModelNotReady(
-            f"model {model_id} ({name} v{version}) has no exported model yet (training is {status}); "
-            "a function can be made once training has succeeded"
-        )
-    return FunctionSource(model_id, name, version, model_dir, read_model_info(model_dir))
+    """The model's function source; model_lookup's ModelNotFound / ModelNotReady say why there is none."""
+    model = get_ready_model(services, model_id)
+    return FunctionSource(
+        model.id, model.name, model.version, model.model_dir, read_model_info(model.model_dir)
+    )
 
 
 def function_name(model_name: str, version: int) -> str:

@@ -9,7 +9,6 @@ leaves a half collection visible; a failure removes the staging folder and the r
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -19,7 +18,8 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from cvat_bridge.db import Collection, Image, Job, Model
+from cvat_bridge.db import Collection, Image, Job, Model, iso_utc
+from cvat_bridge.errors import Conflict, Invalid, NotFound
 from cvat_bridge.ingest.multilabel import MULTI, SINGLE, doctor_report, iterative_split, label_counts
 from cvat_bridge.ingest.split import SPLITS, TRAIN, VAL, check_val_ratio, stratified_split
 from cvat_bridge.jobs.store import TERMINAL_STATES
@@ -31,11 +31,11 @@ INSERT_BATCH = 1000
 _PUBLISH_ATTEMPTS = 3  # two imports of one name may race for the next version number
 
 
-class ImportRefused(ValueError):
+class ImportRefused(Invalid):
     """The data cannot become a collection; the message tells the user why and what to change."""
 
 
-class CollectionNotFound(LookupError):
+class CollectionNotFound(NotFound):
     """No collection has this id."""
 
 
@@ -123,7 +123,7 @@ def collection_to_dict(collection: Collection) -> dict[str, Any]:
         "splits": collection.splits,
         "report": collection.report,
         "provenance": collection.provenance,
-        "created_at": _utc(collection.created_at).isoformat(),
+        "created_at": iso_utc(collection.created_at),
     }
 
 
@@ -141,7 +141,7 @@ def get_collection(services: Services, collection_id: int) -> Collection:
     return collection
 
 
-class CollectionInUse(RuntimeError):
+class CollectionInUse(Conflict):
     """A queued or running training reads the collection; the message names its models."""
 
 
@@ -245,11 +245,6 @@ def duplicates_report(images: list[ImportedImage]) -> dict[str, Any]:
         "label_conflicts": conflicts[:MAX_REPORT_ITEMS],
         "label_conflict_groups": len(conflicts),
     }
-
-
-def _utc(moment: dt.datetime) -> dt.datetime:
-    """SQLite returns the stored UTC time without its zone; PostgreSQL with it."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 def check_options(name: str, val_ratio: float) -> str:

@@ -13,14 +13,15 @@ from typing import IO
 
 from python_multipart.multipart import FormParserError, MultipartParser, parse_options_header
 
+from cvat_bridge.errors import BadRequest, TooLarge
 from cvat_bridge.limits import MAX_FIELD_BYTES, MAX_FORM_FIELDS
 
 
-class UploadError(ValueError):
+class UploadError(BadRequest):
     """The request is not a usable multipart upload (the message says why)."""
 
 
-class UploadTooLarge(UploadError):
+class UploadTooLarge(TooLarge, UploadError):
     """The uploaded file passes the size limit."""
 
 

@@ -12,6 +12,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any, Protocol
 
+from cvat_bridge.errors import Unavailable
 from cvat_bridge.jobs.lifeline import die_with_parent
 from cvat_bridge.jobs.store import (
     TERMINAL_STATES,
@@ -36,8 +37,10 @@ QUEUE_OF_KIND = {"train": "train"}
 RQ_PENDING = ("queued", "started", "deferred", "scheduled")
 
 
-class QueueUnavailable(RuntimeError):
+class QueueUnavailable(Unavailable):
     """The job queue (Redis) cannot be reached; the job was failed with this message."""
+
+    retry_after_seconds = 30
 
 
 def rq_queue_name(queue: str) -> str:

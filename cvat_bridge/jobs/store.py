@@ -174,7 +174,7 @@ def reap_stale_jobs(db: Database, stale_after_seconds: float) -> list[str]:
             ).where(Job.status == "running")
         ).all()
     for job_id, worker, token, heartbeat_at, started_at, created_at in running:
-        heartbeat = _aware(heartbeat_at or started_at or created_at)
+        heartbeat = heartbeat_at or started_at or created_at
         worker_host, _, pid = (worker or "").rpartition(":")
         dead_here = worker_host == host and pid.isdigit() and not _pid_alive(int(pid))
         if not dead_here and (now - heartbeat).total_seconds() <= stale_after_seconds:
@@ -209,11 +209,6 @@ def queued_jobs(db: Database) -> list[tuple[str, str]]:
             select(Job.id, Job.kind).where(Job.status == "queued").order_by(Job.created_at)
         )
         return [(job_id, kind) for job_id, kind in rows]
-
-
-def _aware(moment: dt.datetime) -> dt.datetime:
-    """SQLite hands back naive datetimes; ours are all UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 def _pid_alive(pid: int) -> bool:

@@ -2,7 +2,7 @@
 
 from cvat_bridge.serving import get_predictor, read_images
 
-predictor = get_predictor(services, model_id)          # cached; ModelNotFound / ModelNotReady
+predictor = get_predictor(services, model_id)          # cached; model_lookup.ModelNotFound / ModelNotReady
 images = read_images([("bee.jpg", data)], services.settings.max_image_pixels)   # BadImage
 for prediction in predictor.predict(images, top_k=3, threshold=0.5):
     print(prediction.label, prediction.confidence, prediction.top_k)
@@ -10,13 +10,11 @@ for prediction in predictor.predict(images, top_k=3, threshold=0.5):
 
 from cvat_bridge.serving.inputs import BadImage, read_images
 from cvat_bridge.serving.predictor import ClassScore, Prediction, Predictor
-from cvat_bridge.serving.registry import ModelNotFound, ModelNotReady, get_predictor
+from cvat_bridge.serving.registry import get_predictor
 
 __all__ = [
     "BadImage",
     "ClassScore",
-    "ModelNotFound",
-    "ModelNotReady",
     "Prediction",
     "Predictor",
     "get_predictor",

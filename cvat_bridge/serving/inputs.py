@@ -10,12 +10,13 @@ from typing import IO
 import numpy as np
 from PIL import Image
 
+from cvat_bridge.errors import Invalid, TooLarge
 from cvat_bridge.runtime.imaging import ImageReadError, Preprocessing, open_image, preprocess
 
 _OBJECT_REPR = re.compile(r" ?<[\w.]+ object at 0x[0-9a-f]+>")  # Pillow names the buffer, not the file
 
 
-class BadImage(ValueError):
+class BadImage(Invalid):
     """A file that is not a readable image, or has more pixels than allowed; the message names it."""
 
     def __init__(self, name: str, reason: str) -> None:
@@ -23,7 +24,7 @@ class BadImage(ValueError):
         self.name = name
 
 
-class TooManyPixels(ValueError):
+class TooManyPixels(TooLarge):
     """The images of one request have more pixels together than its budget."""
 
 

@@ -1,6 +1,6 @@
 """``get_predictor``: a trained model's predictor, cached (bounded LRU) and never stale.
 
-Each call checks the model's row (deleted: ``ModelNotFound``; not trained: ``ModelNotReady``) and the
+Each call checks the model (``model_lookup.get_ready_model``: ``ModelNotFound``, ``ModelNotReady``) and the
 files' fingerprint, so a model retrained or replaced in place is loaded afresh.
 """
 
@@ -10,21 +10,11 @@ import threading
 from collections import OrderedDict
 from pathlib import Path
 
-from sqlalchemy import bindparam, select
-
-from cvat_bridge.db import Job, Model
+from cvat_bridge.model_lookup import ModelNotFound, get_ready_model
 from cvat_bridge.services import Services
 from cvat_bridge.serving.backends import load_predictor
 from cvat_bridge.serving.predictor import Predictor
 from trainer import artifacts
-
-
-class ModelNotFound(LookupError):
-    """No model with that id (never created, or deleted)."""
-
-
-class ModelNotReady(RuntimeError):
-    """The model exists but cannot predict yet: its training has not succeeded."""
 
 
 class PredictorCache:
@@ -72,30 +62,6 @@ class PredictorCache:
 cache = PredictorCache()
 
 
-# Built once: it runs on every prediction, where building the statement and an ORM session cost ~1 ms on a
-# small VM and this plain query ~0.1 ms.
-_MODEL_STATUS = (
-    select(Model.name, Model.version, Model.job_id, Job.status)
-    .join(Job, Model.job_id == Job.id)
-    .where(Model.id == bindparam("model_id"))
-)
-
-
-def check_model(services: Services, model_id: int) -> str:
-    """The model's training job id; raises ModelNotFound / ModelNotReady with a message for the user."""
-    with services.db.connection() as connection:
-        row = connection.execute(_MODEL_STATUS, {"model_id": model_id}).first()
-    if row is None:
-        cache.forget(services.storage.model_dir(model_id))
-        raise ModelNotFound(f"no model with id {model_id}")
-    model = f"model {model_id} ({row.name} v{row.version})"
-    if row.status == "failed":
-        raise ModelNotReady(f"{model} failed to train; it cannot predict")
-    if row.status != "succeeded":
-        raise ModelNotReady(f"{model} is not trained: its training is {row.status}")
-    return row.job_id
-
-
 def fingerprint(model_dir: Path, job_id: str) -> tuple:
     """Identity of the model's files: a retrained or replaced model gets a different one."""
     stats = []
@@ -110,12 +76,16 @@ def fingerprint(model_dir: Path, job_id: str) -> tuple:
 
 
 def get_predictor(services: Services, model_id: int) -> Predictor:
-    """The predictor of a trained model (cached). Raises ModelNotFound (404) or ModelNotReady (409)."""
-    job_id = check_model(services, model_id)
-    model_dir = services.storage.model_dir(model_id)
-    if not (model_dir / "model.json").exists():
-        raise ModelNotReady(f"model {model_id} has no artifacts in {model_dir}")
+    """The predictor of a trained model (cached). Raises ModelNotFound or ModelNotReady."""
+    try:
+        model = get_ready_model(services, model_id)
+    except ModelNotFound:
+        cache.forget(services.storage.model_dir(model_id))
+        raise
     settings = services.settings
     return cache.get(
-        model_dir, fingerprint(model_dir, job_id), settings.predictor_cache_size, settings.inference_threads
+        model.model_dir,
+        fingerprint(model.model_dir, model.job_id),
+        settings.predictor_cache_size,
+        settings.inference_threads,
     )

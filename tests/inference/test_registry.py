@@ -9,10 +9,11 @@ import pytest
 from sqlalchemy import delete
 
 from cvat_bridge.db import Model
+from cvat_bridge.model_lookup import ModelNotFound, ModelNotReady
 from cvat_bridge.runtime.imaging import open_image
 from cvat_bridge.runtime.onnx_classifier import cuda_available
 from cvat_bridge.services import Services
-from cvat_bridge.serving import ModelNotFound, ModelNotReady, get_predictor
+from cvat_bridge.serving import get_predictor
 from cvat_bridge.serving.registry import cache
 from tests.conftest import make_settings
 from tests.inference.conftest import Trained, add_model, sample_images
