@@ -1,13 +1,13 @@
 """SQL storage: SQLite embedded by default, PostgreSQL when ``CVAT_BRIDGE_DATABASE_URL`` says so.
 
 Rows are the source of truth for collections, models, jobs and deployments; files live under the data dir
-(see ``cvat_bridge.storage``). Status and progress of a model are those of its training job.
+(see ``cvat_bridge.storage``). Status and progress of a model are those of its training job. A change to
+these tables comes with a revision in ``cvat_bridge/migrations/versions/`` (ARCHITECTURE.md, "Database").
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,13 +24,12 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
-    inspect,
-    text,
 )
 from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+from cvat_bridge import migrations
 from cvat_bridge.limits import MAX_NAME_LENGTH
 
 
@@ -232,7 +231,7 @@ class LoopRound(Base):
 
 
 class Database:
-    """Engine and session factory for one database URL; creates the tables it needs."""
+    """Engine and session factory for one database URL; brings its schema to the newest revision first."""
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -241,9 +240,7 @@ class Database:
         self.engine: Engine = create_engine(url, connect_args=connect_args, pool_pre_ping=True)
         if is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
-        with _schema_lock(self.engine):
-            Base.metadata.create_all(self.engine)
-            _add_missing_columns(self.engine)
+        migrations.upgrade(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._pid = os.getpid()
 
@@ -268,44 +265,6 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
-
-
-# Columns added after the first release: (table, column), added to older databases at start.
-ADDED_COLUMNS = (("jobs", "claim_token"), ("collections", "mode"), ("images", "labels"))
-_SCHEMA_LOCK_KEY = 0x63766174  # PostgreSQL advisory lock id for schema changes ("cvat")
-
-
-@contextmanager
-def _schema_lock(engine: Engine) -> Iterator[None]:
-    """One process at a time creates or upgrades the tables (an API and a worker starting on a new volume):
-    a lock file beside the SQLite file, an advisory lock on PostgreSQL."""
-    if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
-        with open(f"{engine.url.database}.schema-lock", "a") as lock_file:
-            fcntl.flock(lock_file, fcntl.LOCK_EX)
-            yield  # closing the file releases the lock
-    elif engine.dialect.name == "postgresql":
-        with engine.connect() as connection:
-            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
-            try:
-                yield
-            finally:
-                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _SCHEMA_LOCK_KEY})
-    else:
-        yield
-
-
-def _add_missing_columns(engine: Engine) -> None:
-    inspector = inspect(engine)
-    for table_name, column_name in ADDED_COLUMNS:
-        if column_name in {column["name"] for column in inspector.get_columns(table_name)}:
-            continue
-        column = Base.metadata.tables[table_name].columns[column_name]
-        column_type = column.type.compile(dialect=engine.dialect)
-        default = f" DEFAULT '{column.server_default.arg}'" if column.server_default is not None else ""
-        with engine.begin() as connection:
-            connection.execute(
-                text(f"ALTER TABLE {table_name} ADD COLUMN {column_name} {column_type}{default}")
-            )
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -1,0 +1,65 @@
+"""The database schema's history as Alembic revisions (``versions/``), and bringing a database to the newest.
+
+``upgrade(engine)`` runs once per process that opens the database (``db.Database``), under a lock: a file
+lock beside the SQLite file, a transaction-level advisory lock on PostgreSQL. So two processes starting on
+a new data dir (``serve`` and ``worker``, or two of either) never migrate at once, and a worker on another
+machine with an older database gets the new columns. Adding a table or a column: ARCHITECTURE.md, "Database".
+"""
+
+from __future__ import annotations
+
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import Connection, Engine
+
+HERE = Path(__file__).resolve().parent
+# Databases made before the schema had revisions (tables made by create_all, no alembic_version table):
+# the revision each one is at, told apart by the last column added by hand.
+UNVERSIONED_FIRST, UNVERSIONED_WITH_CLAIM_TOKEN = "0001_initial", "0002_job_claim_token"
+_LOCK_KEY = 0x63766174  # PostgreSQL advisory lock id for schema changes ("cvat")
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """Alembic's configuration for this package's revisions (``connection``: the one to migrate on)."""
+    config = Config()
+    config.set_main_option("script_location", str(HERE))
+    config.attributes["connection"] = connection
+    return config
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Bring the database to ``revision`` (the newest by default), one process at a time."""
+    with _schema_lock(engine) as connection:
+        config = alembic_config(connection)
+        _stamp_unversioned(connection, config)
+        command.upgrade(config, revision)
+
+
+@contextmanager
+def _schema_lock(engine: Engine) -> Iterator[Connection]:
+    """A connection in a transaction that holds the schema lock until it commits."""
+    if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
+        with open(f"{engine.url.database}.schema-lock", "a") as lock_file:
+            fcntl.flock(lock_file, fcntl.LOCK_EX)  # closing the file releases it
+            with engine.begin() as connection:
+                yield connection
+    else:
+        with engine.begin() as connection:
+            if engine.dialect.name == "postgresql":
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
+            yield connection
+
+
+def _stamp_unversioned(connection: Connection, config: Config) -> None:
+    inspector = inspect(connection)
+    tables = set(inspector.get_table_names())
+    if "alembic_version" in tables or "jobs" not in tables:
+        return
+    columns = {column["name"] for column in inspector.get_columns("jobs")}
+    command.stamp(config, UNVERSIONED_WITH_CLAIM_TOKEN if "claim_token" in columns else UNVERSIONED_FIRST)
