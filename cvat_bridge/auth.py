@@ -23,12 +23,18 @@ def ensure_api_token(settings: Settings, token_file: Path) -> tuple[str, bool]:
     if token_file.exists():
         return token_file.read_text().strip(), False
     token = secrets.token_urlsafe(32)
-    try:
-        fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process of this service won the race
-        return token_file.read_text().strip(), False
+    # Written whole under a private name, then linked into place: a process starting at the same moment
+    # finds either no file or the whole token, never a half-written one.
+    draft = token_file.with_name(f".{token_file.name}.{os.getpid()}")
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(token + "\n")
+    try:
+        os.link(draft, token_file)
+    except FileExistsError:  # another process of this service won the race
+        return token_file.read_text().strip(), False
+    finally:
+        draft.unlink()
     return token, True
 
 

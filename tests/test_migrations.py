@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import MetaData, create_engine, inspect, text
 
 from cvat_bridge import migrations
@@ -19,7 +20,7 @@ from cvat_bridge.model_lookup import get_model
 from cvat_bridge.services import Services
 from tests.conftest import make_settings
 
-HEAD = "0002_job_claim_token"
+HEAD = ScriptDirectory.from_config(migrations.alembic_config()).get_current_head()
 CREATED = dt.datetime(2026, 11, 30, 12, 0, tzinfo=dt.UTC)
 
 
