@@ -1,6 +1,6 @@
-"""Two `cvat-bridge serve` processes started at the same moment on a new, empty data dir both come up:
-one creates the database schema (under the migration lock) and the API token, the other waits and uses them.
-"""
+"""Two `cvat-bridge serve` processes started at the same moment on a new, empty data dir (and a new, empty
+PostgreSQL database) both come up: one creates the schema (under the migration lock) and the API token, the
+other waits and uses them."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 
+from tests.conftest import fresh_postgres_database
 from tests.helpers.processes import bridge_env, start_bridge, stop_group, wait_until
 from tests.standins import free_port
 
@@ -34,11 +35,18 @@ def _answers(port: int, token_file: Path, process: subprocess.Popen, log: Path) 
 
 def test_two_services_started_at_once_on_a_new_data_dir_both_come_up(tmp_path: Path) -> None:
     for attempt in range(TRIES):
-        _start_two_at_once(tmp_path / f"data-{attempt}", tmp_path / f"try-{attempt}")
+        _start_two_at_once(tmp_path / f"data-{attempt}", tmp_path / f"try-{attempt}", database_url=None)
 
 
-def _start_two_at_once(data_dir: Path, logs: Path) -> None:
-    env = bridge_env(data_dir)  # data_dir does not exist yet, and no API token is given: one is generated
+def test_two_services_started_at_once_on_a_new_postgresql_database_both_come_up(tmp_path: Path) -> None:
+    for attempt in range(TRIES):
+        with fresh_postgres_database() as database_url:
+            _start_two_at_once(tmp_path / f"data-{attempt}", tmp_path / f"try-{attempt}", database_url)
+
+
+def _start_two_at_once(data_dir: Path, logs: Path, database_url: str | None) -> None:
+    # data_dir does not exist yet, and no API token is given: one is generated
+    env = bridge_env(data_dir, database_url=database_url)
     logs.mkdir()
     services = [(free_port(), logs / f"serve-{index}.log") for index in range(2)]
     processes = [start_bridge(["serve", "--port", str(port)], env, log) for port, log in services]
