@@ -33,6 +33,8 @@ def test_openapi_has_an_answer_schema_for_every_route(client: TestClient) -> Non
             answers = {status: answer for status, answer in responses.items() if status.startswith("2")}
             if not answers:
                 undocumented.append(f"{route}: no 2xx answer")
+            if responses.get("4XX", {}).get("content", {}).get("application/json") is None:
+                undocumented.append(f"{route}: its errors are not documented")
             for status, answer in answers.items():
                 content = answer.get("content")
                 if status == "204":

@@ -13,7 +13,7 @@ from fastapi_offline import FastAPIOffline
 from sqlalchemy.exc import OperationalError
 
 from cvat_bridge import __version__
-from cvat_bridge.api.errors import add_error_handlers
+from cvat_bridge.api.errors import ERROR_ANSWERS, add_error_handlers
 from cvat_bridge.api.functions import download_router
 from cvat_bridge.api.gate import ApiGate, declared_routes
 from cvat_bridge.auth import ensure_api_token
@@ -76,7 +76,7 @@ def create_app(services: Services | None = None) -> FastAPI:
 
     routers = [importlib.import_module(module_name).router for module_name in API_ROUTERS] + [download_router]
     for router in routers:
-        app.include_router(router, prefix="/api")
+        app.include_router(router, prefix="/api", responses=ERROR_ANSWERS)
     app.add_middleware(ApiGate, routes=declared_routes("/api", routers))
     app.add_middleware(SecurityHeaders)
 

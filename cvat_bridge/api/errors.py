@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from cvat_bridge.errors import (
     BadRequest,
@@ -30,6 +31,17 @@ STATUS_OF_KIND: dict[type[DomainError], int] = {
     TooLarge: 413,
     Unavailable: 503,
     UpstreamError: 502,
+}
+
+
+class ErrorAnswer(BaseModel):
+    detail: str  # what is wrong, and what to change
+
+
+# Documented on every /api route (FastAPI adds the 422 of a body or parameter that does not validate).
+ERROR_ANSWERS: dict[int | str, dict] = {
+    "4XX": {"model": ErrorAnswer, "description": "refused: `detail` says why"},
+    "5XX": {"model": ErrorAnswer, "description": "a part is down (503), CVAT or Nuclio failed (502)"},
 }
 
 
