@@ -12,7 +12,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from cvat_bridge.db import Database, Model
+from cvat_bridge.db import Database, Model, as_utc
 from cvat_bridge.settings import Settings
 
 
@@ -72,8 +72,7 @@ def thumbnail_token(api_token: str, collection_id: int, created_at: dt.datetime)
 
 def _scoped_token(api_token: str, scope: str, row_id: int, created_at: dt.datetime) -> str:
     """An HMAC under the API token of a scope, a row's id and its creation time."""
-    moment = created_at if created_at.tzinfo else created_at.replace(tzinfo=dt.UTC)  # SQLite: naive UTC
-    created = moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
+    created = as_utc(created_at).strftime("%Y-%m-%dT%H:%M:%S.%f")
     message = f"{scope}:{row_id}:{created}".encode()
     return hmac.new(api_token.encode(), message, hashlib.sha256).hexdigest()
 
