@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from cvat_bridge.db import Collection, Image
+from cvat_bridge.errors import NotFound
 from cvat_bridge.ingest.registry import get_collection
 from cvat_bridge.services import Services
 from cvat_bridge.thumbnails import skipped_thumbnail
@@ -86,7 +87,7 @@ def report_files(services: Services, collection: Collection) -> dict[str, Any]:
     }
 
 
-class NoPredictions(LookupError):
+class NoPredictions(NotFound):
     """The model has no predictions.json (still training, failed, or trained before it was written)."""
 
 

@@ -21,12 +21,13 @@ from cvat_bridge.api.deps import Id, ModelId, services
 from cvat_bridge.api.gate import gate
 from cvat_bridge.auth import bearer_token, thumbnail_token, token_matches, token_refusal
 from cvat_bridge.db import Collection, Image
-from cvat_bridge.gallery import NoPredictions, image_ids, image_page, predictions_page, report_files
+from cvat_bridge.errors import Invalid, NotFound
+from cvat_bridge.gallery import image_ids, image_page, predictions_page, report_files
 from cvat_bridge.ingest.registry import CollectionNotFound, get_collection
+from cvat_bridge.model_lookup import get_model
 from cvat_bridge.runtime.imaging import ImageReadError
 from cvat_bridge.services import Services
 from cvat_bridge.thumbnails import image_thumbnail, skipped_thumbnail
-from cvat_bridge.training import ModelNotFound, get_model
 
 router = APIRouter(tags=["images"])
 
@@ -96,13 +97,6 @@ class PredictionPage(BaseModel):
     items: list[Prediction]
 
 
-def _collection(svc: Services, collection_id: int) -> Collection:
-    try:
-        return get_collection(svc, collection_id)
-    except CollectionNotFound as exc:
-        raise HTTPException(404, str(exc)) from None
-
-
 def _thumbnail_url(request: Request, collection: Collection, image_id: int | str) -> str:
     token = thumbnail_token(request.app.state.api_token, collection.id, collection.created_at)
     return f"/api/thumbnails/{collection.id}/{image_id}?token={token}"
@@ -119,7 +113,7 @@ def read_images(
     svc: Services = Depends(services),
 ) -> ImagePage:
     """A page of the collection's images (import order), of one split and/or class, with thumbnail URLs."""
-    collection = _collection(svc, collection_id)
+    collection = get_collection(svc, collection_id)
     page = image_page(svc, collection_id, split=split, label=label, offset=offset, limit=limit)
     items = [
         ImageItem(**row.__dict__, thumbnail=_thumbnail_url(request, collection, row.id)) for row in page.rows
@@ -131,7 +125,7 @@ def read_images(
 def read_report_files(request: Request, collection_id: Id, svc: Services = Depends(services)) -> ReportFiles:
     """The skipped files (with a thumbnail where one was kept at import) and duplicate groups of the import
     report (the first 200 of each, as the report lists them)."""
-    collection = _collection(svc, collection_id)
+    collection = get_collection(svc, collection_id)
     files = report_files(svc, collection)
 
     def url(image_id: int | str | None) -> str | None:
@@ -177,13 +171,10 @@ def read_predictions(
 ) -> PredictionPage:
     """The model's validation predictions (predictions.json), most confident first: one confusion-matrix cell
     (``true`` and ``predicted``), a row or column, or ``mistakes`` only; each with its image's thumbnail."""
-    try:
-        model = get_model(svc, model_id)
-        page = predictions_page(
-            svc, model_id, true=true, predicted=predicted, mistakes=mistakes, offset=offset, limit=limit
-        )
-    except (ModelNotFound, NoPredictions) as exc:
-        raise HTTPException(404, str(exc)) from None
+    model = get_model(svc, model_id)
+    page = predictions_page(
+        svc, model_id, true=true, predicted=predicted, mistakes=mistakes, offset=offset, limit=limit
+    )
     try:
         collection = get_collection(svc, model.collection_id) if model.collection_id else None
     except CollectionNotFound:
@@ -213,9 +204,9 @@ def _thumbnail_access(request: Request, svc: Services, collection_id: int) -> Co
     holds_api_token = token_refusal(request.headers.get("authorization"), api_token) is None
     try:
         collection = get_collection(svc, collection_id)
-    except CollectionNotFound as exc:
+    except CollectionNotFound:
         if holds_api_token:
-            raise HTTPException(404, str(exc)) from None
+            raise
         collection = None
     presented = request.query_params.get("token") or bearer_token(request.headers.get("authorization"))
     if holds_api_token or (
@@ -251,12 +242,12 @@ def read_thumbnail(
         image = session.get(Image, image_id)
         path = image.path if image is not None and image.collection_id == collection.id else None
     if path is None:
-        raise HTTPException(404, f"collection {collection_id} has no image {image_id}")
+        raise NotFound(f"collection {collection_id} has no image {image_id}")
     folder = svc.storage.collection_dir(collection.id)
     try:
         thumbnail = image_thumbnail(folder, image_id, path, svc.settings.max_image_pixels)
     except ImageReadError as exc:
-        raise HTTPException(422, f"{path}: {exc}") from None
+        raise Invalid(f"{path}: {exc}") from None
     return _cached(request, thumbnail)
 
 
@@ -272,7 +263,5 @@ def read_skipped_thumbnail(
     collection = _thumbnail_access(request, svc, collection_id)
     thumbnail = skipped_thumbnail(svc.storage.collection_dir(collection.id), index)
     if thumbnail is None:
-        raise HTTPException(
-            404, f"no thumbnail was kept of skipped file {index} of collection {collection_id}"
-        )
+        raise NotFound(f"no thumbnail was kept of skipped file {index} of collection {collection_id}")
     return _cached(request, thumbnail)
