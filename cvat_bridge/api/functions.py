@@ -14,7 +14,7 @@ from starlette.background import BackgroundTask
 
 from cvat_bridge.api.deps import ModelId, require_token_or_download_token, services
 from cvat_bridge.api.gate import gate
-from cvat_bridge.api.schemas import JobStatus, Timestamp
+from cvat_bridge.api.schemas import JobStatus, Timestamp, file_answer
 from cvat_bridge.errors import BadRequest
 from cvat_bridge.functions.deploy import deployment_state, remove_deployment, start_deployment
 from cvat_bridge.functions.render import (
@@ -60,12 +60,7 @@ class DeploymentOut(BaseModel):
     job: DeployJob | None
 
 
-_ZIP_ANSWER = {
-    200: {
-        "description": "the function folder as a zip (one top folder, named as the function)",
-        "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
-    }
-}
+_ZIP_ANSWER = file_answer("application/zip", "the function folder as a zip (one top folder, named as it)")
 
 
 @download_router.get("/models/{model_id}/function", response_class=FileResponse, responses=_ZIP_ANSWER)

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from cvat_bridge.api.deps import Id, ModelId, services
 from cvat_bridge.api.gate import gate
+from cvat_bridge.api.schemas import file_answer
 from cvat_bridge.auth import bearer_token, thumbnail_token, token_matches, token_refusal
 from cvat_bridge.db import Collection, Image
 from cvat_bridge.errors import Invalid, NotFound
@@ -231,7 +232,16 @@ def _cached(request: Request, path: pathlib.Path) -> Response:
     return FileResponse(path, media_type="image/jpeg", headers=headers, stat_result=stat)
 
 
-@router.get("/thumbnails/{collection_id}/{image_id}", response_class=FileResponse)
+# 304 when the browser holds the very file (its ETag).
+_THUMBNAIL_ANSWER = {
+    **file_answer("image/jpeg", "the thumbnail"),
+    304: {"description": "not modified: the browser holds this very file"},
+}
+
+
+@router.get(
+    "/thumbnails/{collection_id}/{image_id}", response_class=FileResponse, responses=_THUMBNAIL_ANSWER
+)
 @gate(open=True)
 def read_thumbnail(
     request: Request, collection_id: Id, image_id: Id, svc: Services = Depends(services)
@@ -251,7 +261,9 @@ def read_thumbnail(
     return _cached(request, thumbnail)
 
 
-@router.get("/thumbnails/{collection_id}/skipped/{index}", response_class=FileResponse)
+@router.get(
+    "/thumbnails/{collection_id}/skipped/{index}", response_class=FileResponse, responses=_THUMBNAIL_ANSWER
+)
 @gate(open=True)
 def read_skipped_thumbnail(
     request: Request,

@@ -9,7 +9,7 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel
 
 from cvat_bridge.api.deps import Id, ModelId, scalar_fields, services
-from cvat_bridge.api.schemas import JobStatus, Timestamp
+from cvat_bridge.api.schemas import JobStatus, Timestamp, file_answer
 from cvat_bridge.db import Model
 from cvat_bridge.jobs.store import job_progress
 from cvat_bridge.model_lookup import get_model
@@ -153,12 +153,9 @@ def remove_model(model_id: ModelId, svc: Services = Depends(services)) -> None:
     delete_model(svc, model_id)
 
 
-_FILE_ANSWER = {
-    200: {
-        "description": "the file (its media type: application/json, image/png or application/octet-stream)",
-        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
-    }
-}
+_FILE_ANSWER = file_answer(
+    "application/octet-stream", "the file (its media type: application/json, image/png or octet-stream)"
+)
 
 
 @router.get("/models/{model_id}/artifacts/{name}", response_class=FileResponse, responses=_FILE_ANSWER)

@@ -13,3 +13,9 @@ from cvat_bridge.db import iso_utc
 Timestamp = Annotated[AwareDatetime, PlainSerializer(iso_utc, return_type=str)]
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+
+
+def file_answer(media_type: str, description: str) -> dict[int | str, dict]:
+    """The OpenAPI ``responses`` of a route that answers a file."""
+    binary = {"schema": {"type": "string", "format": "binary"}}
+    return {200: {"description": description, "content": {media_type: binary}}}
