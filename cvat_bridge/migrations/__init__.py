@@ -19,9 +19,10 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection, Engine
 
 HERE = Path(__file__).resolve().parent
-# Databases made before the schema had revisions (tables made by create_all, no alembic_version table):
-# the revision each one is at, told apart by the last column added by hand.
-UNVERSIONED_FIRST, UNVERSIONED_WITH_CLAIM_TOKEN = "0001_initial", "0002_job_claim_token"
+# Databases made before the schema had revisions (tables made by create_all, no alembic_version table) are
+# at the first of these revisions whose sign they show (a table, or a table's column), else at 0001.
+UNVERSIONED = (("0003_loop_tables", "loops", None), ("0002_job_claim_token", "jobs", "claim_token"))
+UNVERSIONED_FIRST = "0001_initial"
 _LOCK_KEY = 0x63766174  # PostgreSQL advisory lock id for schema changes ("cvat")
 
 
@@ -61,5 +62,10 @@ def _stamp_unversioned(connection: Connection, config: Config) -> None:
     tables = set(inspector.get_table_names())
     if "alembic_version" in tables or "jobs" not in tables:
         return
-    columns = {column["name"] for column in inspector.get_columns("jobs")}
-    command.stamp(config, UNVERSIONED_WITH_CLAIM_TOKEN if "claim_token" in columns else UNVERSIONED_FIRST)
+    for revision, table, column in UNVERSIONED:
+        if table in tables and (
+            column is None or column in {found["name"] for found in inspector.get_columns(table)}
+        ):
+            command.stamp(config, revision)
+            return
+    command.stamp(config, UNVERSIONED_FIRST)
