@@ -4,25 +4,24 @@ secret of a loop it knows (``loops/deliveries.py``). The router's lifespan runs 
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from cvat_bridge.api.deps import Id, services
 from cvat_bridge.api.gate import gate
-from cvat_bridge.cvat.client import CvatError
+from cvat_bridge.api.schemas import Timestamp
 from cvat_bridge.db import Loop, LoopRound
 from cvat_bridge.limits import MAX_JSON_BYTES, MAX_NAME_LENGTH
 from cvat_bridge.loops import steps, store
 from cvat_bridge.loops.deliveries import handle_delivery
+from cvat_bridge.model_lookup import resolve_model
 from cvat_bridge.services import Services
-from cvat_bridge.training import ModelNotFound, resolve_model
 
 
 @asynccontextmanager
@@ -74,7 +73,7 @@ class RoundOut(BaseModel):
     compared_on: int | None
     deployed_model_id: int | None
     decision: str | None
-    updated_at: dt.datetime
+    updated_at: Timestamp
 
 
 class LoopOut(BaseModel):
@@ -94,12 +93,21 @@ class LoopOut(BaseModel):
     webhook_id: int | None
     webhook_note: str | None
     state: str
-    created_at: dt.datetime
+    created_at: Timestamp
     rounds: list[RoundOut]
 
 
 class Started(BaseModel):
     job_id: str
+
+
+class DeliveryAnswer(BaseModel):
+    """What the bridge did with a CVAT delivery (refusals: ``{"detail"}`` with 400, 401 or 403)."""
+
+    loop_id: int
+    event: str | None
+    action: str
+    job_id: str | None = None
 
 
 def round_out(row: LoopRound) -> RoundOut:
@@ -117,21 +125,13 @@ def loop_out(svc: Services, loop: Loop, with_frames: bool = True) -> LoopOut:
     return LoopOut(**fields, rounds=rounds)
 
 
-def _loop(svc: Services, loop_id: int) -> Loop:
-    try:
-        return store.get_loop(svc, loop_id)
-    except store.LoopNotFound as exc:
-        raise HTTPException(404, str(exc)) from None
-
-
-def _round(svc: Services, loop_id: int, number: int) -> LoopRound:
-    try:
-        return store.find_round(svc, loop_id, number)
-    except store.LoopNotFound as exc:
-        raise HTTPException(404, str(exc)) from None
-
-
-@router.post("/loops/webhook", include_in_schema=True)
+@router.post(
+    "/loops/webhook",
+    responses={
+        200: {"model": DeliveryAnswer},
+        202: {"model": DeliveryAnswer, "description": "a check started"},
+    },
+)
 @gate(open=True, body_limit=lambda _settings: MAX_JSON_BYTES)
 async def cvat_webhook(request: Request) -> JSONResponse:
     """CVAT's deliveries (no API token: the X-Signature-256 of the raw body is checked instead)."""
@@ -144,15 +144,8 @@ async def cvat_webhook(request: Request) -> JSONResponse:
 @router.post("/loops", status_code=201)
 def create_loop(body: LoopRequest, svc: Services = Depends(services)) -> LoopOut:
     """Start a loop: its first round is queued at once."""
-    try:
-        model_id = resolve_model(svc, body.model)
-        loop = steps.start_loop(svc, model_id=model_id, **body.model_dump(exclude={"model"}))
-    except ModelNotFound as exc:
-        raise HTTPException(404, str(exc)) from None
-    except steps.LoopRequestError as exc:
-        raise HTTPException(422, str(exc)) from None
-    except CvatError as exc:
-        raise HTTPException(exc.status, str(exc)) from None
+    model_id = resolve_model(svc, body.model)
+    loop = steps.start_loop(svc, model_id=model_id, **body.model_dump(exclude={"model"}))
     return loop_out(svc, loop)
 
 
@@ -164,38 +157,29 @@ def list_loops(svc: Services = Depends(services)) -> list[LoopOut]:
 
 @router.get("/loops/{loop_id}")
 def read_loop(loop_id: Id, svc: Services = Depends(services)) -> LoopOut:
-    return loop_out(svc, _loop(svc, loop_id))
+    return loop_out(svc, store.get_loop(svc, loop_id))
 
 
 @router.post("/loops/{loop_id}/rounds", status_code=202)
 def next_round(loop_id: Id, svc: Services = Depends(services)) -> RoundOut:
     """Start the next round (409 while one is under way)."""
-    try:
-        return round_out(steps.start_round(svc, _loop(svc, loop_id)))
-    except store.LoopConflict as exc:
-        raise HTTPException(409, str(exc)) from None
+    return round_out(steps.start_round(svc, store.get_loop(svc, loop_id)))
 
 
 @router.post("/loops/{loop_id}/rounds/{number}/check", status_code=202)
 def check_review(loop_id: Id, number: Id, svc: Services = Depends(services)) -> Started:
     """Ask CVAT now whether the round's review job is done."""
-    try:
-        return Started(job_id=steps.start_check(svc, _round(svc, loop_id, number).id))
-    except store.LoopConflict as exc:
-        raise HTTPException(409, str(exc)) from None
+    return Started(job_id=steps.start_check(svc, store.find_round(svc, loop_id, number).id))
 
 
 @router.post("/loops/{loop_id}/rounds/{number}/retrain", status_code=202)
 def retrain(loop_id: Id, number: Id, svc: Services = Depends(services)) -> Started:
     """Retrain after the review (loops with auto_retrain do this by themselves)."""
-    try:
-        return Started(job_id=steps.start_retrain(svc, _round(svc, loop_id, number).id))
-    except store.LoopConflict as exc:
-        raise HTTPException(409, str(exc)) from None
+    return Started(job_id=steps.start_retrain(svc, store.find_round(svc, loop_id, number).id))
 
 
 @router.post("/loops/{loop_id}/stop")
 def stop_loop(loop_id: Id, svc: Services = Depends(services)) -> LoopOut:
     """No new round starts (one under way finishes)."""
-    _loop(svc, loop_id)
+    store.get_loop(svc, loop_id)
     return loop_out(svc, steps.stop_loop(svc, loop_id))

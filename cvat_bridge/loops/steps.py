@@ -25,6 +25,7 @@ from typing import Any
 from cvat_bridge.cvat.client import CvatError, connect
 from cvat_bridge.cvat.importer import import_from_cvat
 from cvat_bridge.db import Loop, LoopRound
+from cvat_bridge.errors import Invalid
 from cvat_bridge.functions.deploy import DeploymentConflict, start_deployment
 from cvat_bridge.ingest.registry import ImportRefused
 from cvat_bridge.jobs.queue import start_job
@@ -33,10 +34,10 @@ from cvat_bridge.jobs.store import TERMINAL_STATES
 from cvat_bridge.loops import cvat_review, store
 from cvat_bridge.loops.strategies import STRATEGIES, select, uncertainty
 from cvat_bridge.loops.webhook import new_secret
+from cvat_bridge.model_lookup import ModelNotFound, ModelNotReady, get_ready_model
 from cvat_bridge.runtime.tags import frame_tag
 from cvat_bridge.services import Services
-from cvat_bridge.serving import ModelNotFound, ModelNotReady, get_predictor
-from cvat_bridge.serving.registry import check_model
+from cvat_bridge.serving import get_predictor
 from cvat_bridge.training import TrainingRequestError, create_training, get_model
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ REVIEW_POLL_SECONDS = 60.0  # the polling fallback: how often a review job's sta
 REVIEW_DONE = ("completed", "acceptance")
 
 
-class LoopRequestError(ValueError):
+class LoopRequestError(Invalid):
     """The loop cannot be started as asked (message for the user)."""
 
 
@@ -96,7 +97,7 @@ def start_loop(
     if review_done not in REVIEW_DONE:
         raise LoopRequestError(f"review_done must be one of {', '.join(REVIEW_DONE)}")
     try:
-        check_model(services, model_id)
+        get_ready_model(services, model_id)
     except (ModelNotFound, ModelNotReady) as exc:
         raise LoopRequestError(str(exc)) from None
     classes = get_model(services, model_id).classes

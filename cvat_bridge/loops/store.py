@@ -11,17 +11,18 @@ from typing import Any
 from sqlalchemy import func, select, update
 
 from cvat_bridge.db import Job, Loop, LoopRound, utcnow
+from cvat_bridge.errors import Conflict, NotFound
 from cvat_bridge.services import Services
 
 ROUND_STATES = ("scoring", "reviewing", "reviewed", "training", "comparing", "done", "failed")
 FINISHED_ROUND_STATES = ("done", "failed")
 
 
-class LoopNotFound(LookupError):
-    pass
+class LoopNotFound(NotFound):
+    """No loop (or round of a loop) has this id or number."""
 
 
-class LoopConflict(RuntimeError):
+class LoopConflict(Conflict):
     """The loop or round is not in a state that allows this (message for the user)."""
 
 
