@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from starlette.concurrency import run_in_threadpool
 
 from cvat_bridge.api.deps import Id, multipart_form, scalar_fields, services
@@ -29,6 +29,8 @@ router = APIRouter(tags=["collections"])
 
 class CollectionOut(BaseModel):
     """A collection; in lists, ``report`` holds only its counts (the item route has the lists)."""
+
+    model_config = ConfigDict(extra="forbid")  # built from collection_to_dict(): new keys are declared here
 
     id: int
     name: str

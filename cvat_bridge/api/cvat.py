@@ -7,7 +7,7 @@ from typing import Literal, TypeVar
 
 from cvat_sdk import Client
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cvat_bridge.api.deps import Id, ModelId, services
 from cvat_bridge.api.jobs import JobOut, existing_job, job_out
@@ -44,6 +44,8 @@ class AnnotateRequest(BaseModel):
 class CvatStatus(BaseModel):
     """Whether CVAT is configured and reachable, its version and the user the bridge acts as."""
 
+    model_config = ConfigDict(extra="forbid")  # built from cvat.client's dicts: new keys are declared here
+
     configured: bool
     url: str | None  # credentials masked
     reachable: bool
@@ -54,6 +56,8 @@ class CvatStatus(BaseModel):
 
 
 class CvatTask(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     id: int
     name: str
     size: int  # frames
@@ -64,6 +68,8 @@ class CvatTask(BaseModel):
 
 
 class CvatProject(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     id: int
     name: str
     tasks: int

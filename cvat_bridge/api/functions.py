@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import FileResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from starlette.background import BackgroundTask
 
 from cvat_bridge.api.deps import ModelId, require_token_or_download_token, services
@@ -49,8 +49,11 @@ class DeployJob(BaseModel):
 class DeploymentOut(BaseModel):
     """The model's Nuclio function: its state, and whether the bridge can deploy at all."""
 
+    model_config = ConfigDict(extra="forbid")  # built from deployment_state(): new keys are declared here
+
     model_id: int
     function_name: str | None
+    function_folder: str | None  # the folder in the CPU function's zip (for `nuctl deploy --path`)
     state: Literal["not_deployed", "deploying", "ready", "error", "removed"]
     message: str | None
     in_cvat: bool | None  # whether CVAT lists the function (null: not asked, or CVAT not configured)
