@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict
@@ -36,6 +36,7 @@ class CollectionOut(BaseModel):
     name: str
     version: int
     source: str  # "zip" | "cvat"
+    mode: Literal["single", "multi"]  # multi: an image may carry several classes
     num_images: int
     classes: list[str]
     splits: dict[str, dict[str, int]]  # {"train": {class: images}, "val": {...}, "test": {...}}

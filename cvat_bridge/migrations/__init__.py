@@ -21,7 +21,11 @@ from sqlalchemy.engine import Connection, Engine
 HERE = Path(__file__).resolve().parent
 # Databases made before the schema had revisions (tables made by create_all, no alembic_version table) are
 # at the first of these revisions whose sign they show (a table, or a table's column), else at 0001.
-UNVERSIONED = (("0003_loop_tables", "loops", None), ("0002_job_claim_token", "jobs", "claim_token"))
+UNVERSIONED = (
+    ("0004_multilabel", "collections", "mode"),
+    ("0003_loop_tables", "loops", None),
+    ("0002_job_claim_token", "jobs", "claim_token"),
+)
 UNVERSIONED_FIRST = "0001_initial"
 _LOCK_KEY = 0x63766174  # PostgreSQL advisory lock id for schema changes ("cvat")
 

@@ -17,9 +17,10 @@ from cvat_bridge.migrations import HERE, alembic_config, upgrade
 
 
 def next_revision_id(message: str) -> str:
-    """``NNNN_slug``: the next number after the newest revision file, and the message as a slug."""
+    """``NNNN_slug``: the next number after the newest revision file, and the message as a slug; at most 32
+    characters (PostgreSQL's ``alembic_version.version_num`` is a VARCHAR(32))."""
     numbers = [int(path.name[:4]) for path in (HERE / "versions").glob("[0-9][0-9][0-9][0-9]_*.py")]
-    slug = re.sub(r"[^a-z0-9]+", "_", message.lower()).strip("_")[:40]
+    slug = re.sub(r"[^a-z0-9]+", "_", message.lower()).strip("_")[:27].strip("_")
     return f"{max(numbers, default=0) + 1:04d}_{slug}"
 
 
