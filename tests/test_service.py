@@ -20,7 +20,8 @@ def test_api_routes_need_the_token(services: Services) -> None:
         (method.upper(), path)
         for path, operations in app.openapi()["paths"].items()
         for method in operations
-        if path.startswith("/api") and path not in ("/api/health", "/api/health/ready")
+        # open by design: health; CVAT's webhook deliveries are checked by signature (tests/loops)
+        if path.startswith("/api") and path not in ("/api/health", "/api/health/ready", "/api/loops/webhook")
     ]
     assert guarded, "the API has routes"
     with TestClient(app) as anonymous:
@@ -28,7 +29,8 @@ def test_api_routes_need_the_token(services: Services) -> None:
             concrete = path.replace("{", "").replace("}", "")  # e.g. /api/jobs/job_id: 401 before any lookup
             assert anonymous.request(method, concrete).status_code == 401, path
             wrong = anonymous.request(method, concrete, headers={"Authorization": "Bearer nope"})
-            assert wrong.status_code == 401 and wrong.json()["detail"] == "wrong API token", path
+            # "wrong API token"; routes with a token of their own (thumbnails) name both tokens
+            assert wrong.status_code == 401 and "wrong" in wrong.json()["detail"], path
 
 
 def test_token_is_generated_once_and_kept(tmp_path) -> None:

@@ -25,6 +25,7 @@ from cvat_bridge.db import Collection, Image
 from cvat_bridge.errors import Invalid, NotFound
 from cvat_bridge.gallery import image_ids, image_page, predictions_page, report_files
 from cvat_bridge.ingest.registry import CollectionNotFound, get_collection
+from cvat_bridge.limits import MAX_ID
 from cvat_bridge.model_lookup import get_model
 from cvat_bridge.runtime.imaging import ImageReadError
 from cvat_bridge.services import Services
@@ -198,13 +199,16 @@ def read_predictions(
     )
 
 
-def _thumbnail_access(request: Request, svc: Services, collection_id: int) -> Collection:
+def thumbnail_access(request: Request, svc: Services = Depends(services)) -> Collection:
     """The collection, if the request holds its thumbnail token (``?token=``) or the API token (bearer);
-    401 otherwise (also for a collection that does not exist, unless the API token is held: then 404)."""
+    401 otherwise (also for a collection that does not exist, unless the API token is held: then 404).
+    A dependency, so the token is checked before the path is validated (no 422 to anyone without it)."""
     api_token = request.app.state.api_token
     holds_api_token = token_refusal(request.headers.get("authorization"), api_token) is None
+    raw_id = request.path_params["collection_id"]  # not validated yet: a bad one names no collection
+    collection_id = int(raw_id) if raw_id.isdigit() and 1 <= int(raw_id) <= MAX_ID else None
     try:
-        collection = get_collection(svc, collection_id)
+        collection = get_collection(svc, collection_id) if collection_id else None
     except CollectionNotFound:
         if holds_api_token:
             raise
@@ -244,10 +248,13 @@ _THUMBNAIL_ANSWER = {
 )
 @gate(open=True)
 def read_thumbnail(
-    request: Request, collection_id: Id, image_id: Id, svc: Services = Depends(services)
+    request: Request,
+    collection_id: Id,
+    image_id: Id,
+    collection: Collection = Depends(thumbnail_access),
+    svc: Services = Depends(services),
 ) -> Response:
     """A JPEG of one image of the collection, at most 192 px on its longer side (made on first request)."""
-    collection = _thumbnail_access(request, svc, collection_id)
     with svc.db.session() as session:
         image = session.get(Image, image_id)
         path = image.path if image is not None and image.collection_id == collection.id else None
@@ -269,10 +276,10 @@ def read_skipped_thumbnail(
     request: Request,
     collection_id: Id,
     index: Annotated[int, PathParam(ge=0, le=10_000)],
+    collection: Collection = Depends(thumbnail_access),
     svc: Services = Depends(services),
 ) -> Response:
     """The thumbnail kept at import time of the report's index-th skipped file (404 when none was kept)."""
-    collection = _thumbnail_access(request, svc, collection_id)
     thumbnail = skipped_thumbnail(svc.storage.collection_dir(collection.id), index)
     if thumbnail is None:
         raise NotFound(f"no thumbnail was kept of skipped file {index} of collection {collection_id}")

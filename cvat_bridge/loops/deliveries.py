@@ -27,6 +27,9 @@ class Answer:
 
 
 def handle_delivery(services: Services, raw: bytes, signature: str | None) -> Answer:
+    if not signature:  # refused before the body is even parsed
+        log.warning("webhook delivery refused: unsigned")
+        return Answer(401, {"detail": "unsigned delivery (no X-Signature-256)"})
     try:
         payload = json.loads(raw)
         webhook_id = payload.get("webhook_id") or (payload.get("webhook") or {}).get("id")
@@ -38,9 +41,6 @@ def handle_delivery(services: Services, raw: bytes, signature: str | None) -> An
     if loop is None:
         log.warning("webhook delivery refused: no loop has webhook %r", webhook_id)
         return Answer(403, {"detail": "no loop has this webhook"})
-    if not signature:
-        log.warning("webhook delivery for loop %s refused: unsigned", loop.id)
-        return Answer(401, {"detail": "unsigned delivery (no X-Signature-256)"})
     if not signature_valid(loop.webhook_secret, raw, signature):
         log.warning("webhook delivery for loop %s refused: wrong signature", loop.id)
         return Answer(403, {"detail": "wrong signature"})

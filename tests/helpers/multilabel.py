@@ -66,7 +66,7 @@ def train_tiny_multilabel_model(services: Services, name: str = "blocks-model", 
         collection_id=collection_id,
         architecture="resnet18",
         name=name,
-        settings={**TINY_SETTINGS, "epochs": 8, "learning_rate": 3e-3, **settings},
+        settings={**TINY_SETTINGS, "epochs": 12, "learning_rate": 3e-3, **settings},
     )
     if model.job.status != "succeeded":
         raise AssertionError(f"training the multi-label model {model.job.status}: {model.job.error}")

@@ -51,6 +51,7 @@ ARTIFACT_FILES = {
     artifacts.CURVES_PNG,
     artifacts.PER_CLASS_PNG,
     artifacts.SPLIT,
+    artifacts.PREDICTIONS,
 }
 
 
