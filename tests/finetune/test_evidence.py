@@ -3,6 +3,7 @@ after training, the learning-rate schedule, and the majority-class baseline ever
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -132,12 +133,21 @@ def test_model_without_batchnorm_is_left_alone() -> None:
     assert recalibrate(model, _loader([_coloured(0, 0)] * 4, [0, 1, 0, 1]), Device.auto()) is None
 
 
-def test_learning_rate_warms_up_then_follows_a_cosine_to_zero_per_step() -> None:
-    schedule = WarmupCosine(total_steps=100)
-    factors = [schedule(step) for step in range(100)]
+def test_learning_rate_warms_up_then_follows_a_cosine_per_step_that_leaves_the_last_epoch_learning() -> None:
+    epochs, steps = 4, 25
+    schedule = WarmupCosine(total_steps=epochs * steps, tail_steps=steps)
+    factors = [schedule(step) for step in range(epochs * steps)]
     assert factors[0] < factors[4] == pytest.approx(1.0)  # 5 warm-up steps
-    assert all(a >= b for a, b in zip(factors[4:], factors[5:], strict=False))
-    assert factors[-1] < 0.01
+    assert all(a > b for a, b in zip(factors[5:], factors[6:], strict=False))  # moves every step
+    per_epoch = [sum(factors[e * steps : (e + 1) * steps]) / steps for e in range(epochs)]
+    cosine_per_epoch = [0.5 * (1 + math.cos(math.pi * e / epochs)) for e in range(epochs)]
+    # As much learning overall as a cosine stepped per epoch, the last epoch included ...
+    assert sum(per_epoch) == pytest.approx(sum(cosine_per_epoch), rel=0.02)
+    assert per_epoch[-1] > cosine_per_epoch[-1] > 0.1
+    # ... where a cosine ending at the last step leaves the last epoch almost nothing.
+    ending = WarmupCosine(total_steps=epochs * steps)
+    assert sum(ending(step) for step in range(3 * steps, 4 * steps)) / steps < 0.1
+    assert ending(epochs * steps - 1) < 0.01
 
 
 def test_baseline_flags_a_model_that_learnt_nothing() -> None:
