@@ -15,6 +15,7 @@ setup both contenders use on it (architecture, pretrained or not, image size, ep
 
 from __future__ import annotations
 
+import hashlib
 import math
 import random
 import shutil
@@ -230,8 +231,10 @@ CASES = {
 
 
 def materialise(case: Case, cache: Path, seed: int = 0) -> TrainData:
-    """The case's images under cache/<name>-<seed> (written on first use), as TrainData."""
-    root = cache / f"{case.name}-{seed}"
+    """The case's images under cache/<name>-<seed>-<version> (written on first use), as TrainData. The
+    version is a digest of this file, so images drawn by an older version of a generator are never reused."""
+    version = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:8]
+    root = cache / f"{case.name}-{seed}-{version}"
     if not (root / "val").is_dir():
         staging = root.with_name(root.name + ".partial")
         shutil.rmtree(staging, ignore_errors=True)
