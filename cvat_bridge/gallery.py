@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from cvat_bridge.db import Collection, Image
 from cvat_bridge.errors import NotFound
-from cvat_bridge.ingest.registry import get_collection
+from cvat_bridge.ingest.store import get_collection
 from cvat_bridge.services import Services
 from cvat_bridge.thumbnails import skipped_thumbnail
 from trainer import artifacts

@@ -1,4 +1,4 @@
-"""Models in the registry: start a training (Model + Job rows), run it (the "train" job: collection ->
+"""Models: start a training (Model + Job rows), run it (the "train" job: collection ->
 trainer -> artifacts in models/<id>/), list, cancel, resume and delete them (finding one: model_lookup).
 
 Validating and queueing a training reads the static catalogue and the settings (no torch: the API process
@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from cvat_bridge.db import Deployment, Job, Model
 from cvat_bridge.errors import Conflict, Invalid
-from cvat_bridge.ingest.registry import CollectionNotFound, get_collection, load_samples
+from cvat_bridge.ingest.store import CollectionNotFound, get_collection, load_samples
 from cvat_bridge.jobs.runner import JobContext, JobError
 from cvat_bridge.jobs.store import TERMINAL_STATES, create_job, request_cancel, requeue_job
 from cvat_bridge.limits import MAX_NAME_LENGTH, name_problem

@@ -12,7 +12,7 @@ from cvat_bridge.api.app import create_app
 from cvat_bridge.api.errors import add_error_handlers
 from cvat_bridge.cvat.client import CvatAuthError, CvatError, CvatNotConfigured, CvatNotFound, CvatUnavailable
 from cvat_bridge.functions.nuclio import NuclioError
-from cvat_bridge.ingest.registry import CollectionInUse, ImportRefused
+from cvat_bridge.ingest.store import CollectionInUse, ImportRefused
 from cvat_bridge.ingest.upload import UploadError, UploadTooLarge
 from cvat_bridge.jobs.queue import QueueUnavailable
 from cvat_bridge.model_lookup import ModelNotFound, ModelNotReady

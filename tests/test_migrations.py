@@ -14,7 +14,7 @@ from sqlalchemy import MetaData, create_engine, inspect, text
 
 from cvat_bridge import migrations
 from cvat_bridge.db import Base, Database, Job
-from cvat_bridge.ingest.registry import get_collection
+from cvat_bridge.ingest.store import get_collection
 from cvat_bridge.jobs.store import claim_job, finish_job
 from cvat_bridge.model_lookup import get_model
 from cvat_bridge.services import Services

@@ -34,7 +34,7 @@ class UnknownArchitecture(KeyError):
     """No architecture of that name in the catalogue."""
 
     def __str__(self) -> str:
-        return f"unknown architecture {self.args[0]!r}; known: {', '.join(sorted(_registry()))}"
+        return f"unknown architecture {self.args[0]!r}; known: {', '.join(sorted(_specs()))}"
 
 
 @dataclass(frozen=True)
@@ -206,22 +206,22 @@ SPEC_CLASSES: dict[str, type[ArchitectureSpec]] = {"torchvision": ArchitectureSp
 
 
 @cache
-def _registry() -> dict[str, ArchitectureSpec]:
+def _specs() -> dict[str, ArchitectureSpec]:
     entries = json.loads(CATALOGUE_FILE.read_text())
     return {entry["name"]: SPEC_CLASSES[entry["source"]](entry) for entry in entries}
 
 
 def get_architecture(name: str) -> ArchitectureSpec:
     try:
-        return _registry()[name]
+        return _specs()[name]
     except KeyError:
         raise UnknownArchitecture(name) from None
 
 
 def architecture_names() -> list[str]:
-    return list(_registry())
+    return list(_specs())
 
 
 def catalogue() -> list[dict[str, Any]]:
     """Every architecture with its details, in catalogue order."""
-    return [spec.details() for spec in _registry().values()]
+    return [spec.details() for spec in _specs().values()]

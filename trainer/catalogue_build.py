@@ -1,5 +1,5 @@
 """Write `trainer/catalogue.json` from the installed torchvision and timm: `python -m trainer.catalogue_build`
-(again after upgrading either; tests/finetune/test_catalogue_data.py fails while the file is out of date)."""
+(again after upgrading either; tests/trainer/test_catalogue_data.py fails while the file is out of date)."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ from cvat_bridge.api.deps import Id, multipart_form, scalar_fields, services
 from cvat_bridge.api.gate import gate
 from cvat_bridge.api.schemas import Timestamp
 from cvat_bridge.errors import BadRequest
-from cvat_bridge.ingest.registry import (
+from cvat_bridge.ingest.store import (
     collection_to_dict,
     delete_collection,
     get_collection,

@@ -24,7 +24,7 @@ from cvat_bridge.auth import bearer_token, thumbnail_token, token_matches, token
 from cvat_bridge.db import Collection, Image
 from cvat_bridge.errors import Invalid, NotFound
 from cvat_bridge.gallery import image_ids, image_page, predictions_page, report_files
-from cvat_bridge.ingest.registry import CollectionNotFound, get_collection
+from cvat_bridge.ingest.store import CollectionNotFound, get_collection
 from cvat_bridge.limits import MAX_ID
 from cvat_bridge.model_lookup import get_model
 from cvat_bridge.runtime.imaging import ImageReadError

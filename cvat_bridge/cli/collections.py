@@ -10,7 +10,7 @@ from tqdm import tqdm
 
 from cvat_bridge.cli import main
 from cvat_bridge.ingest.multilabel import MODES
-from cvat_bridge.ingest.registry import (
+from cvat_bridge.ingest.store import (
     CollectionNotFound,
     ImportRefused,
     collection_to_dict,

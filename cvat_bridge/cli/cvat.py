@@ -21,7 +21,7 @@ from cvat_bridge.cvat.annotate import annotate_task
 from cvat_bridge.cvat.importer import import_from_cvat
 from cvat_bridge.errors import DomainError
 from cvat_bridge.ingest.multilabel import MODES, SINGLE
-from cvat_bridge.ingest.registry import collection_to_dict
+from cvat_bridge.ingest.store import collection_to_dict
 from cvat_bridge.services import get_services
 
 

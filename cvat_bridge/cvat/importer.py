@@ -26,8 +26,8 @@ from cvat_bridge.cvat.frames import VideoTaskRefused, check_image_task, iter_fra
 from cvat_bridge.db import Collection, iso_utc, utcnow
 from cvat_bridge.ingest.doctor import Skipped, inspect_image
 from cvat_bridge.ingest.multilabel import MODES, MULTI, SINGLE
-from cvat_bridge.ingest.registry import ImportedImage, ImportRefused, collection_to_dict, register_collection
 from cvat_bridge.ingest.split import TEST, TRAIN, VAL
+from cvat_bridge.ingest.store import ImportedImage, ImportRefused, collection_to_dict, register_collection
 from cvat_bridge.jobs.runner import JobContext, JobError
 from cvat_bridge.services import Services
 
@@ -44,7 +44,7 @@ PROGRESS_EVERY = 100  # frames between progress reports within a task
 
 
 def split_of_subset(subset: str | None) -> str | None:
-    """The collection split of a CVAT subset name, or None (split by the registry)."""
+    """The collection split of a CVAT subset name, or None (split when the collection is registered)."""
     return SUBSET_SPLITS.get((subset or "").strip().casefold())
 
 

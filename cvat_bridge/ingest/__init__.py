@@ -1,1 +1,1 @@
-"""Zip folder trees -> registered collections: archive safety, layout, dataset doctor, split, registry."""
+"""Zip folder trees -> registered collections: archive safety, layout, dataset doctor, split, store."""

@@ -12,7 +12,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from cvat_bridge.ingest.registry import ImportRefused
+from cvat_bridge.ingest.store import ImportRefused
 from cvat_bridge.settings import Settings
 
 RATIO_CHECK_MIN_BYTES = 1024**2  # a single member's ratio is judged from this size up (tiny files vary)

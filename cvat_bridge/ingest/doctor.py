@@ -13,7 +13,7 @@ from pathlib import Path, PurePosixPath
 
 from PIL import ExifTags, Image, UnidentifiedImageError
 
-from cvat_bridge.ingest.registry import ImportRefused
+from cvat_bridge.ingest.store import ImportRefused
 from cvat_bridge.limits import MAX_FILE_NAME_BYTES, MAX_PATH_BYTES
 
 # Pillow's format -> the name we report (MPO: JPEGs from cameras with a second, embedded picture).

@@ -12,14 +12,14 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from cvat_bridge.ingest.registry import ImportRefused
+from cvat_bridge.ingest.store import ImportRefused
 
 SPLIT_FOLDERS = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
 CLASS_FOLDERS, SPLIT_LAYOUT = "class folders", "train/val folders"
 
 
 @dataclass(frozen=True)
-class Placement:
+class Assignment:
     split: str | None  # None: the import splits it
     label: str
     labels: tuple[str, ...] | None = None  # multi-label (labels.csv): every label, sorted; label = labels[0]
@@ -29,7 +29,7 @@ class Placement:
 class Layout:
     kind: str  # CLASS_FOLDERS | SPLIT_LAYOUT
     top_folder: str | None  # the wrapping folder, if any
-    placements: dict[str, Placement] = field(default_factory=dict)  # file path -> class (and split)
+    assignments: dict[str, Assignment] = field(default_factory=dict)  # file path -> class (and split)
     outside: list[str] = field(default_factory=list)  # files not inside any class folder
     class_folders: dict[str, list[str]] = field(default_factory=dict)  # class -> its folders in the zip
 
@@ -66,7 +66,7 @@ def detect_layout(paths: list[str]) -> Layout:
             continue
         split = SPLIT_FOLDERS[parts[0].lower()] if split_names else None
         label = parts[depth - 1]
-        layout.placements[path] = Placement(split, label)
+        layout.assignments[path] = Assignment(split, label)
         folders_of[label].add(prefix + "/".join(parts[:depth]) + "/")
     layout.class_folders = {label: sorted(found) for label, found in folders_of.items()}
     return layout

@@ -10,9 +10,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from cvat_bridge.ingest.layout import SPLIT_FOLDERS, Layout, Placement
+from cvat_bridge.ingest.layout import SPLIT_FOLDERS, Assignment, Layout
 from cvat_bridge.ingest.multilabel import split_labels
-from cvat_bridge.ingest.registry import ImportedImage, ImportRefused
+from cvat_bridge.ingest.store import ImportedImage, ImportRefused
 from cvat_bridge.limits import MAX_GROUP_PATHS, MAX_REPORT_ITEMS
 
 LABELS_CSV = "labels.csv"
@@ -66,7 +66,7 @@ def read_labels_csv(data: bytes, base: str = "") -> dict[str, CsvRow]:
 
 
 def csv_layout(paths: list[str], csv_path: str, rows: dict[str, CsvRow]) -> Layout:
-    """Placements of the listed files (labels and split from the csv; a split folder ``train/``, ``val/``
+    """Assignments of the listed files (labels and split from the csv; a split folder ``train/``, ``val/``
     or ``test/`` at the top of a path gives the split when the csv has none); other files are outside."""
     top_folder = csv_path.rsplit("/", 1)[0] if "/" in csv_path else None
     layout = Layout(kind=LABELS_CSV_LAYOUT, top_folder=top_folder)
@@ -80,8 +80,8 @@ def csv_layout(paths: list[str], csv_path: str, rows: dict[str, CsvRow]) -> Layo
             continue
         first = path.removeprefix(prefix).split("/", 1)[0].lower()
         split = row.split or (SPLIT_FOLDERS.get(first) if "/" in path.removeprefix(prefix) else None)
-        layout.placements[path] = Placement(split, row.labels[0], row.labels)
-    if not layout.placements:
+        layout.assignments[path] = Assignment(split, row.labels[0], row.labels)
+    if not layout.assignments:
         raise ImportRefused(
             f"{LABELS_CSV} names none of the zip's files with a label (paths relative to the zip)"
         )

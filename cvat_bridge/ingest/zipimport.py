@@ -24,7 +24,7 @@ from typing import Any
 from cvat_bridge.db import Collection
 from cvat_bridge.ingest.archive import ArchiveLimits, Member, checked_members, open_archive
 from cvat_bridge.ingest.doctor import ImageFacts, Skipped, inspect_image, junk_reason, name_reason
-from cvat_bridge.ingest.layout import Layout, Placement, detect_layout
+from cvat_bridge.ingest.layout import Assignment, Layout, detect_layout
 from cvat_bridge.ingest.multilabel import MODES, MULTI, SINGLE
 from cvat_bridge.ingest.multizip import (
     LABELS_CSV_LAYOUT,
@@ -34,7 +34,7 @@ from cvat_bridge.ingest.multizip import (
     merge_identical,
     read_labels_csv,
 )
-from cvat_bridge.ingest.registry import (
+from cvat_bridge.ingest.store import (
     ImportedImage,
     ImportRefused,
     check_options,
@@ -97,7 +97,7 @@ def import_zip(
                         source.unlink(missing_ok=True)
                         skipped.append(_skip(result.member.path, result.skipped.kind, result.skipped.reason))
                     else:
-                        images.append(_imported(result, layout.placements[result.member.path]))
+                        images.append(_imported(result, layout.assignments[result.member.path]))
                         formats[f"{result.facts.format} {result.facts.mode}"] += 1
                     if progress:
                         progress(done, len(to_examine))
@@ -154,7 +154,7 @@ def _sort_out(
         skipped += [
             _skip(path, "not_in_labels_csv", f"no labels for it in {csv_path}") for path in layout.outside
         ]
-    return layout, [member for member in kept if member.path in layout.placements], skipped
+    return layout, [member for member in kept if member.path in layout.assignments], skipped
 
 
 def _keep_outside_thumbnails(
@@ -180,12 +180,12 @@ def _skip(path: str, kind: str, reason: str) -> dict[str, str]:
     return {"path": path, "kind": kind, "reason": reason}
 
 
-def _imported(result: _Examined, placement: Placement) -> ImportedImage:
+def _imported(result: _Examined, assignment: Assignment) -> ImportedImage:
     return ImportedImage(
         path=result.member.path,
-        label=placement.label,
-        labels=placement.labels,
-        split=placement.split,
+        label=assignment.label,
+        labels=assignment.labels,
+        split=assignment.split,
         sha256=result.sha256,
         width=result.facts.width,
         height=result.facts.height,

@@ -93,7 +93,7 @@ def _init_worker(settings: Any, handlers: dict[str, str], log_level: int, parent
     die_with_parent(parent)
     logging.basicConfig(level=log_level, format=LOG_FORMAT)  # a spawned process starts unconfigured
     set_services(Services(settings))
-    runner.HANDLERS.update(handlers)  # the queuing process's registry is the one that counts
+    runner.HANDLERS.update(handlers)  # the queuing process's handler table is the one that counts
 
 
 class EmbeddedQueue:

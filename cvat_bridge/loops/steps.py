@@ -27,7 +27,7 @@ from cvat_bridge.cvat.importer import import_from_cvat
 from cvat_bridge.db import Loop, LoopRound
 from cvat_bridge.errors import Invalid
 from cvat_bridge.functions.deploy import DeploymentConflict, start_deployment
-from cvat_bridge.ingest.registry import ImportRefused
+from cvat_bridge.ingest.store import ImportRefused
 from cvat_bridge.jobs.queue import start_job
 from cvat_bridge.jobs.runner import JobContext, JobError
 from cvat_bridge.jobs.store import TERMINAL_STATES

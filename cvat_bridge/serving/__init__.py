@@ -8,9 +8,9 @@ for prediction in predictor.predict(images, top_k=3, threshold=0.5):
     print(prediction.label, prediction.confidence, prediction.top_k)
 """
 
+from cvat_bridge.serving.cache import get_predictor
 from cvat_bridge.serving.inputs import BadImage, read_images
 from cvat_bridge.serving.predictor import ClassScore, Prediction, Predictor
-from cvat_bridge.serving.registry import get_predictor
 
 __all__ = [
     "BadImage",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cvat_bridge.ingest.registry import load_samples
+from cvat_bridge.ingest.store import load_samples
 from cvat_bridge.ingest.zipimport import import_zip
 from tests.collections.conftest import OpenClient
 from tests.collections.zips import class_files, leftovers, upload, write_zip

@@ -13,7 +13,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from cvat_bridge.cli import main
-from cvat_bridge.ingest.registry import list_collections
+from cvat_bridge.ingest.store import list_collections
 from cvat_bridge.services import Services
 from tests.collections.zips import class_files, jpeg, leftovers, write_zip
 

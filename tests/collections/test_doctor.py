@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image
 
 from cvat_bridge.db import Image as ImageRow
-from cvat_bridge.ingest.registry import collection_to_dict, load_samples
+from cvat_bridge.ingest.store import collection_to_dict, load_samples
 from cvat_bridge.ingest.zipimport import import_zip
 from cvat_bridge.runtime.imaging import open_image
 from cvat_bridge.services import Services

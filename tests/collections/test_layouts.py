@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cvat_bridge.ingest.registry import ImportRefused, collection_to_dict, load_samples
+from cvat_bridge.ingest.store import ImportRefused, collection_to_dict, load_samples
 from cvat_bridge.ingest.zipimport import import_zip
 from cvat_bridge.services import Services
 from tests.collections.zips import class_files, example_files, jpeg, leftovers, write_zip

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from cvat_bridge.ingest.multilabel import doctor_report, iterative_split, split_labels
-from cvat_bridge.ingest.registry import ImportRefused, collection_to_dict, load_samples
+from cvat_bridge.ingest.store import ImportRefused, collection_to_dict, load_samples
 from cvat_bridge.ingest.zipimport import import_zip
 from cvat_bridge.services import Services
 from tests.collections.zips import jpeg, write_zip

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from cvat_bridge.ingest.registry import list_collections
+from cvat_bridge.ingest.store import list_collections
 from cvat_bridge.services import Services
 from tests.helpers.images import PALETTE, class_image, image_bytes
 

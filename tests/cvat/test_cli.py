@@ -7,7 +7,7 @@ import json
 from click.testing import CliRunner
 
 from cvat_bridge.cli import main
-from cvat_bridge.ingest.registry import list_collections
+from cvat_bridge.ingest.store import list_collections
 from tests.cvat.conftest import frames
 from tests.standins.cvat import CvatStandin
 

@@ -9,7 +9,7 @@ from cvat_sdk.core.proxies.annotations import AnnotationUpdateAction
 from cvat_bridge.cvat.client import CvatUnavailable, connect
 from cvat_bridge.cvat.importer import import_from_cvat
 from cvat_bridge.db import Image
-from cvat_bridge.ingest.registry import ImportRefused, collection_to_dict, list_collections
+from cvat_bridge.ingest.store import ImportRefused, collection_to_dict, list_collections
 from tests.cvat.conftest import frames
 from tests.helpers.jobs import wait_for_api_job
 from tests.standins.cvat import CvatStandin

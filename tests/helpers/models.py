@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from cvat_bridge.db import Model
-from cvat_bridge.ingest.registry import ImportedImage, register_collection
+from cvat_bridge.ingest.store import ImportedImage, register_collection
 from cvat_bridge.jobs.runner import run_job
 from cvat_bridge.services import Services
 from cvat_bridge.training import create_training, get_model

@@ -9,7 +9,7 @@ from typing import Any
 
 from PIL import Image
 
-from cvat_bridge.ingest.registry import ImportedImage, register_collection
+from cvat_bridge.ingest.store import ImportedImage, register_collection
 from cvat_bridge.services import Services
 from tests.helpers.images import PALETTE, image_bytes
 from tests.helpers.models import TINY_SETTINGS, train_model

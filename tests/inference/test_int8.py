@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cvat_bridge.functions.render import load_source, render_function
-from cvat_bridge.ingest.registry import load_samples
+from cvat_bridge.ingest.store import load_samples
 from cvat_bridge.runtime.imaging import open_image
 from cvat_bridge.runtime.onnx_classifier import OnnxClassifier, cuda_available
 from cvat_bridge.services import Services

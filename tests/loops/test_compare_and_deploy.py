@@ -10,7 +10,7 @@ import time
 import pytest
 
 from cvat_bridge.db import Loop, LoopRound
-from cvat_bridge.ingest.registry import ImportedImage, register_collection
+from cvat_bridge.ingest.store import ImportedImage, register_collection
 from cvat_bridge.jobs.queue import start_job
 from cvat_bridge.loops.compare import Comparison
 from cvat_bridge.services import Services

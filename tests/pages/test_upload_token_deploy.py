@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from cvat_bridge.functions.render import function_name
-from cvat_bridge.ingest.registry import list_collections
+from cvat_bridge.ingest.store import list_collections
 from cvat_bridge.services import Services
 from tests.collections.zips import class_files, write_zip
 from tests.conftest import API_TOKEN, LiveServer

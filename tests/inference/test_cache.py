@@ -14,7 +14,7 @@ from cvat_bridge.runtime.imaging import open_image
 from cvat_bridge.runtime.onnx_classifier import cuda_available
 from cvat_bridge.services import Services
 from cvat_bridge.serving import get_predictor
-from cvat_bridge.serving.registry import cache
+from cvat_bridge.serving.cache import cache
 from tests.conftest import make_settings
 from tests.inference.conftest import Trained, add_model, sample_images
 

@@ -1,5 +1,5 @@
 """The probe head (LP-FT) in a 2-process training: every rank fits the same head, so 2 processes still
-compute what 1 does (a model without batch statistics, as in tests/trainer/test_distributed.py)."""
+compute what 1 does (a model without batch statistics, as in tests/training/test_distributed.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from tests.helpers.models import colour_train_data
-from tests.trainer.test_distributed import SETTINGS, GroupNormResNet18
+from tests.training.test_distributed import SETTINGS, GroupNormResNet18
 from trainer import artifacts
 from trainer.config import TrainSettings
 from trainer.distributed import fine_tune_distributed

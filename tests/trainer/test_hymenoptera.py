@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from cvat_bridge.ingest.registry import load_samples
+from cvat_bridge.ingest.store import load_samples
 from cvat_bridge.ingest.zipimport import import_zip
 from cvat_bridge.runtime.imaging import open_image
 from cvat_bridge.runtime.onnx_classifier import OnnxClassifier

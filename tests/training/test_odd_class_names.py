@@ -13,7 +13,7 @@ from PIL import Image
 from tests.collections.zips import upload
 from tests.helpers.images import class_image, image_bytes
 from tests.helpers.models import TINY_SETTINGS
-from tests.trainer.test_api import wait_for
+from tests.training.test_api import wait_for
 
 # Class name -> the colour its generated images have.
 CLASSES = {

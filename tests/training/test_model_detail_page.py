@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from cvat_bridge.ingest.registry import ImportedImage, register_collection
+from cvat_bridge.ingest.store import ImportedImage, register_collection
 from cvat_bridge.services import Services
 from tests.conftest import API_TOKEN
 from tests.helpers.images import class_image, image_bytes

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from tests.helpers.models import colour_train_data
-from tests.trainer.test_distributed import SETTINGS, GroupNormResNet18
+from tests.training.test_distributed import SETTINGS, GroupNormResNet18
 from trainer.config import TrainSettings
 from trainer.engine import Device, fine_tune
 from trainer.evidence import gather_evidence

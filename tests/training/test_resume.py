@@ -20,7 +20,7 @@ from cvat_bridge.training import cancel_training, create_training, get_model, re
 from tests.conftest import API_TOKEN, make_settings
 from tests.helpers.images import class_image, image_bytes
 from tests.helpers.models import TINY_SETTINGS, make_color_collection
-from tests.trainer.test_api import wait_for
+from tests.training.test_api import wait_for
 
 # Epochs of a few seconds each (batch of 2 at 96 px), so a cancel asked in epoch 2 lands in it.
 SLOW_EPOCHS = {**TINY_SETTINGS, "epochs": 3, "batch_size": 2, "image_size": 96}
