@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -33,6 +34,18 @@ def make_settings(data_dir: Path, **overrides) -> Settings:
     values = {"data_dir": data_dir, "api_token": API_TOKEN, "job_heartbeat_seconds": 0.5}
     values.update(overrides)
     return Settings(**values)
+
+
+def standin_settings(data_dir: Path, port: int, nuclio: Any, cvat: Any, **overrides) -> Settings:
+    """Settings of a bridge served on ``port`` (its PUBLIC_URL) next to the Nuclio and CVAT stand-ins."""
+    return make_settings(
+        data_dir,
+        public_url=f"http://127.0.0.1:{port}",
+        nuclio_url=nuclio.url,
+        cvat_url=cvat.url,
+        cvat_access_token=cvat.access_token,
+        **overrides,
+    )
 
 
 @contextmanager

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pytest
 
 from cvat_bridge.services import Services, set_services
-from tests.conftest import LiveServer, make_settings
+from tests.conftest import LiveServer, standin_settings
 from tests.helpers.models import train_tiny_model
 from tests.standins import free_port
 from tests.standins.cvat import CvatStandin
@@ -31,13 +31,7 @@ class LoopBridge:
 def loop_bridge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoopBridge]:
     with NuclioStandin() as nuclio, CvatStandin(nuclio_url=nuclio.url) as cvat:
         port = free_port()
-        settings = make_settings(
-            tmp_path_factory.mktemp("loops") / "data",
-            public_url=f"http://127.0.0.1:{port}",
-            nuclio_url=nuclio.url,
-            cvat_url=cvat.url,
-            cvat_access_token=cvat.access_token,
-        )
+        settings = standin_settings(tmp_path_factory.mktemp("loops") / "data", port, nuclio, cvat)
         services = Services(settings)
         set_services(services)
         model_id = train_tiny_model(services, classes=CLASSES, name="tiny", epochs=1)

@@ -12,7 +12,7 @@ from sqlalchemy import delete
 
 from cvat_bridge.db import Deployment, Job
 from cvat_bridge.services import Services, set_services
-from tests.conftest import LiveServer, make_settings
+from tests.conftest import LiveServer, standin_settings
 from tests.helpers.models import train_tiny_model
 from tests.standins import free_port
 from tests.standins.cvat import CvatStandin
@@ -35,13 +35,7 @@ class Bridge:
 def bridge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bridge]:
     with NuclioStandin() as nuclio, CvatStandin(nuclio_url=nuclio.url) as cvat:
         port = free_port()
-        settings = make_settings(
-            tmp_path_factory.mktemp("serverless") / "data",
-            public_url=f"http://127.0.0.1:{port}",
-            nuclio_url=nuclio.url,
-            cvat_url=cvat.url,
-            cvat_access_token=cvat.access_token,
-        )
+        settings = standin_settings(tmp_path_factory.mktemp("serverless") / "data", port, nuclio, cvat)
         services = Services(settings)
         set_services(services)
         v1 = train_tiny_model(services, classes=CLASSES, name="tiny")
