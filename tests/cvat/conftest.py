@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -38,27 +38,36 @@ def frames(labels: list[str], seed: int = 0, prefix: str = "frame") -> list[tupl
     ]
 
 
-@pytest.fixture(scope="session")
-def trained_data_dir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
-    """A data dir holding one tiny trained red/green/blue model (trained once per test session)."""
-    data_dir = tmp_path_factory.mktemp("cvat-models") / "data"
+def data_dir_with_model(data_dir: Path, train: Callable[[Services], int]) -> tuple[Path, int]:
+    """``data_dir`` holding the model ``train`` makes there, and its id."""
     services = Services(make_settings(data_dir))
     set_services(services)
     try:
-        model_id = train_tiny_model(services)
+        model_id = train(services)
     finally:
         services.db.dispose()
         set_services(None)
     return data_dir, model_id
 
 
-@pytest.fixture
-def model_services(trained_data_dir: tuple[Path, int], cvat_env: CvatStandin) -> Iterator[Services]:
-    """Services on the trained model's data dir, with CVAT settings pointing at this test's stand-in."""
-    services = Services(make_settings(trained_data_dir[0]))
+def services_on(data_dir: Path) -> Iterator[Services]:
+    """Services on a data dir holding trained models (a fixture body: yields them, then closes them)."""
+    services = Services(make_settings(data_dir))
     set_services(services)
     yield services
     if "jobs" in services.__dict__:
         services.jobs.close()
     services.db.dispose()
     set_services(None)
+
+
+@pytest.fixture(scope="session")
+def trained_data_dir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
+    """A data dir holding one tiny trained red/green/blue model (trained once per test session)."""
+    return data_dir_with_model(tmp_path_factory.mktemp("cvat-models") / "data", train_tiny_model)
+
+
+@pytest.fixture
+def model_services(trained_data_dir: tuple[Path, int], cvat_env: CvatStandin) -> Iterator[Services]:
+    """Services on the trained model's data dir, with CVAT settings pointing at this test's stand-in."""
+    yield from services_on(trained_data_dir[0])

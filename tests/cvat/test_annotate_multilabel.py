@@ -17,8 +17,8 @@ from cvat_bridge.cvat import cli_function
 from cvat_bridge.cvat.annotate import annotate_task
 from cvat_bridge.cvat.client import connect
 from cvat_bridge.functions.render import function_config, load_source, render_function
-from cvat_bridge.services import Services, set_services
-from tests.conftest import make_settings
+from cvat_bridge.services import Services
+from tests.cvat.conftest import data_dir_with_model, services_on
 from tests.helpers.images import image_bytes
 from tests.helpers.multilabel import blocks_image, train_tiny_multilabel_model
 from tests.standins.cvat import CvatStandin
@@ -30,24 +30,12 @@ PLAN = [("red",), ("green", "blue"), ("red", "green", "blue"), ("blue",), ("red"
 
 @pytest.fixture(scope="module")
 def multilabel_dir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
-    data_dir = tmp_path_factory.mktemp("ml-cvat") / "data"
-    services = Services(make_settings(data_dir))
-    set_services(services)
-    try:
-        model_id = train_tiny_multilabel_model(services)
-    finally:
-        services.db.dispose()
-        set_services(None)
-    return data_dir, model_id
+    return data_dir_with_model(tmp_path_factory.mktemp("ml-cvat") / "data", train_tiny_multilabel_model)
 
 
 @pytest.fixture
 def ml_services(multilabel_dir: tuple[Path, int], cvat_env: CvatStandin) -> Iterator[Services]:
-    services = Services(make_settings(multilabel_dir[0]))
-    set_services(services)
-    yield services
-    services.db.dispose()
-    set_services(None)
+    yield from services_on(multilabel_dir[0])
 
 
 def _frames() -> list[tuple[str, bytes]]:
