@@ -1,5 +1,6 @@
 """Jobs under faults: a dead embedded worker, Redis away at submit and after a restart, a frozen worker that
-wakes after being reaped, `kill -9` of the service, two processes starting on a fresh data dir."""
+wakes after being reaped, `kill -9` of the service
+(two processes starting on a fresh data dir: tests/test_fresh_start.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -244,35 +244,6 @@ def test_killing_the_service_kills_its_worker_and_data_loaders(tmp_path: Path) -
             )
     finally:
         set_services(None)
-
-
-OPEN_DATABASE_AT = """
-import sys, time
-from cvat_bridge.services import Services
-from cvat_bridge.settings import Settings
-services = Services(Settings())
-time.sleep(max(0.0, float(sys.argv[1]) - time.time()))  # both processes create the tables at this instant
-services.db
-"""
-
-
-def test_two_processes_starting_on_a_fresh_data_dir_both_come_up(
-    tmp_path: Path, database_url: str | None
-) -> None:
-    for attempt in range(10):
-        if database_url:
-            with psycopg.connect(database_url, autocommit=True) as connection:
-                connection.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
-        env = bridge_env(tmp_path / f"data-{attempt}", database_url=database_url)
-        at = str(time.time() + 2.0)
-        processes = [
-            subprocess.Popen(
-                [sys.executable, "-c", OPEN_DATABASE_AT, at], env=env, stderr=subprocess.PIPE, text=True
-            )
-            for _ in range(2)
-        ]
-        errors = [process.communicate(timeout=60)[1] for process in processes]
-        assert [process.returncode for process in processes] == [0, 0], (attempt, errors)
 
 
 STAGE_AND_WAIT = """
