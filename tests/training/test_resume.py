@@ -22,8 +22,10 @@ from tests.helpers.images import class_image, image_bytes
 from tests.helpers.models import TINY_SETTINGS, make_color_collection
 from tests.training.test_api import wait_for
 
-# Epochs of a few seconds each (batch of 2 at 96 px), so a cancel asked in epoch 2 lands in it.
-SLOW_EPOCHS = {**TINY_SETTINGS, "epochs": 3, "batch_size": 2, "image_size": 96}
+# Short epochs (batch of 2 at 96 px), and enough of them that a cancel asked in epoch 2 lands before the
+# last one even on a fast, quiet machine (progress reports come at most once a second).
+SLOW_EPOCHS = {**TINY_SETTINGS, "epochs": 6, "batch_size": 2, "image_size": 96}
+ALL_EPOCHS = list(range(1, SLOW_EPOCHS["epochs"] + 1))
 
 
 def finished(model: dict) -> bool:
@@ -60,9 +62,9 @@ def test_a_training_cancelled_in_epoch_2_resumes_to_the_end_and_serves(
 
     history = resumed["metrics"]["history"]
     assert len(history) == len(whole["metrics"]["history"]) == SLOW_EPOCHS["epochs"]
-    assert [entry["epoch"] for entry in history] == [1, 2, 3]
+    assert [entry["epoch"] for entry in history] == ALL_EPOCHS
     assert history[: len(kept_history)] == kept_history  # the epochs before the cancel are kept as they were
-    assert resumed["metrics"]["epochs_run"] == 3
+    assert resumed["metrics"]["epochs_run"] == SLOW_EPOCHS["epochs"]
     assert client.get("/api/models").json()[0]["id"] == started["id"]  # no new model row
 
     image = image_bytes(class_image("red", 4242, size=(96, 96)))
@@ -127,7 +129,7 @@ def test_resume_through_a_redis_worker(tmp_path: Path, postgres_url: str) -> Non
         wait_until(lambda: get_model(services, model.id).job.status in TERMINAL_STATES)
         final = get_model(services, model.id)
         assert final.job.status == "succeeded", (final.job.error, log.read_text())
-        assert [entry["epoch"] for entry in final.metrics["history"]] == [1, 2, 3]
+        assert [entry["epoch"] for entry in final.metrics["history"]] == ALL_EPOCHS
     finally:
         worker.terminate()
         worker.wait(timeout=30)
