@@ -79,7 +79,12 @@ def database_url(request: pytest.FixtureRequest) -> str | None:
 @pytest.fixture
 def services(tmp_path: Path) -> Iterator[Services]:
     """Services on SQLite in a temporary data dir (use `database_url` and make_settings for both DBs)."""
-    svc = Services(make_settings(tmp_path / "data"))
+    yield from services_on(tmp_path / "data")
+
+
+def services_on(data_dir: Path) -> Iterator[Services]:
+    """A fixture body: Services on ``data_dir`` (SQLite), set as the process's services, closed after."""
+    svc = Services(make_settings(data_dir))
     set_services(svc)
     yield svc
     _close(svc)

@@ -16,8 +16,8 @@ import torch
 from fastapi.testclient import TestClient
 
 from cvat_bridge.api.app import create_app
-from cvat_bridge.services import Services, set_services
-from tests.conftest import API_TOKEN, make_settings
+from cvat_bridge.services import Services
+from tests.conftest import API_TOKEN, services_on
 from tests.helpers.images import class_image, image_bytes
 from tests.helpers.models import TINY_SETTINGS, make_color_collection, train_model
 
@@ -67,13 +67,7 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 
 @pytest.fixture
 def small_disk_services(small_disk: Path) -> Iterator[Services]:
-    services = Services(make_settings(small_disk))
-    set_services(services)
-    yield services
-    if "jobs" in services.__dict__:
-        services.jobs.close()
-    services.db.dispose()
-    set_services(None)
+    yield from services_on(small_disk)
 
 
 def random_zip(size: int) -> bytes:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from cvat_bridge.services import Services, set_services
-from tests.conftest import make_settings
+from tests.conftest import make_settings, services_on
 from tests.helpers.images import class_image, image_bytes
 from tests.helpers.models import train_tiny_model
 from tests.standins.cvat import CvatStandin
@@ -48,17 +48,6 @@ def data_dir_with_model(data_dir: Path, train: Callable[[Services], int]) -> tup
         services.db.dispose()
         set_services(None)
     return data_dir, model_id
-
-
-def services_on(data_dir: Path) -> Iterator[Services]:
-    """Services on a data dir holding trained models (a fixture body: yields them, then closes them)."""
-    services = Services(make_settings(data_dir))
-    set_services(services)
-    yield services
-    if "jobs" in services.__dict__:
-        services.jobs.close()
-    services.db.dispose()
-    set_services(None)
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,8 @@ from cvat_bridge.cvat.annotate import annotate_task
 from cvat_bridge.cvat.client import connect
 from cvat_bridge.functions.render import function_config, load_source, render_function
 from cvat_bridge.services import Services
-from tests.cvat.conftest import data_dir_with_model, services_on
+from tests.conftest import services_on
+from tests.cvat.conftest import data_dir_with_model
 from tests.helpers.images import image_bytes
 from tests.helpers.multilabel import blocks_image, train_tiny_multilabel_model
 from tests.standins.cvat import CvatStandin
