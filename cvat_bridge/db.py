@@ -11,7 +11,7 @@ import datetime as dt
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     JSON,
@@ -230,6 +230,9 @@ class LoopRound(Base):
 # ---- end of the closed loop's tables ---------------------------------------------------------------------
 
 
+RowT = TypeVar("RowT", bound=Base)
+
+
 class Database:
     """Engine and session factory for one database URL; brings its schema to the newest revision first."""
 
@@ -250,6 +253,14 @@ class Database:
         self._after_fork()
         with self._sessions.begin() as session:
             yield session
+
+    def get(self, row_type: type[RowT], row_id: int, missing: Exception) -> RowT:
+        """The row of ``row_type`` with this id; raises ``missing`` when there is none."""
+        with self.session() as session:
+            row = session.get(row_type, row_id)
+        if row is None:
+            raise missing
+        return row
 
     @contextmanager
     def connection(self) -> Iterator[Connection]:

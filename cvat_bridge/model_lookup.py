@@ -51,11 +51,7 @@ _MODEL_STATUS = (
 
 def get_model(services: Services, model_id: int) -> Model:
     """The model's row (its training job loaded with it); ModelNotFound."""
-    with services.db.session() as session:
-        model = session.get(Model, model_id)
-    if model is None:
-        raise ModelNotFound(f"no model with id {model_id}")
-    return model
+    return services.db.get(Model, model_id, ModelNotFound(f"no model with id {model_id}"))
 
 
 def resolve_model(services: Services, ref: str | int) -> int:

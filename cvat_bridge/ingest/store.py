@@ -134,11 +134,9 @@ def list_collections(services: Services) -> list[Collection]:
 
 
 def get_collection(services: Services, collection_id: int) -> Collection:
-    with services.db.session() as session:
-        collection = session.get(Collection, collection_id)
-    if collection is None:
-        raise CollectionNotFound(f"no collection with id {collection_id}")
-    return collection
+    return services.db.get(
+        Collection, collection_id, CollectionNotFound(f"no collection with id {collection_id}")
+    )
 
 
 class CollectionInUse(Conflict):

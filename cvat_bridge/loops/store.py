@@ -27,11 +27,7 @@ class LoopConflict(Conflict):
 
 
 def get_loop(services: Services, loop_id: int) -> Loop:
-    with services.db.session() as session:
-        loop = session.get(Loop, loop_id)
-    if loop is None:
-        raise LoopNotFound(f"no loop with id {loop_id}")
-    return loop
+    return services.db.get(Loop, loop_id, LoopNotFound(f"no loop with id {loop_id}"))
 
 
 def list_loops(services: Services) -> list[Loop]:
@@ -47,11 +43,7 @@ def loop_rounds(services: Services, loop_id: int) -> list[LoopRound]:
 
 
 def get_round(services: Services, round_id: int) -> LoopRound:
-    with services.db.session() as session:
-        row = session.get(LoopRound, round_id)
-    if row is None:
-        raise LoopNotFound(f"no loop round with id {round_id}")
-    return row
+    return services.db.get(LoopRound, round_id, LoopNotFound(f"no loop round with id {round_id}"))
 
 
 def find_round(services: Services, loop_id: int, number: int) -> LoopRound:
