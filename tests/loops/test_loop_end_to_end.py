@@ -16,6 +16,8 @@ import pytest
 from sqlalchemy import select
 
 from cvat_bridge.db import Job, Model
+from cvat_bridge.jobs.store import TERMINAL_STATES
+from cvat_bridge.loops import steps
 from cvat_bridge.loops.compare import accuracy, validation_images
 from cvat_bridge.loops.strategies import uncertainty
 from cvat_bridge.loops.webhook import sign
@@ -146,8 +148,22 @@ def trainings(bridge: LoopBridge) -> int:
         return len(session.scalars(select(Model).where(Model.name == "tiny")).all())
 
 
-def test_two_rounds(loop_bridge: LoopBridge) -> None:
+def checks_settled(bridge: LoopBridge) -> None:
+    """Every review check queued so far (the poller's first ask) has run, so none can race a delivery."""
+    deadline = time.monotonic() + 60
+    while True:
+        with bridge.services.db.session() as session:
+            checks = session.scalars(select(Job).where(Job.kind == "loop_check")).all()
+            if all(job.status in TERMINAL_STATES for job in checks):
+                return
+        assert time.monotonic() < deadline, "a review check never finished"
+        time.sleep(0.3)
+
+
+def test_two_rounds(loop_bridge: LoopBridge, monkeypatch: pytest.MonkeyPatch) -> None:
     bridge, cvat = loop_bridge, loop_bridge.cvat
+    # Only the poller's first ask per round: the completion below must be found by the webhook, not a poll.
+    monkeypatch.setattr(steps, "REVIEW_POLL_SECONDS", 3600.0)
     truth = [CLASSES[i % 3] for i in range(36)]
     project = cvat.add_project("loop-project", list(CLASSES))
     alice = cvat.add_user("alice")
@@ -206,6 +222,7 @@ def test_two_rounds(loop_bridge: LoopBridge) -> None:
 
     # The completion: CVAT's signed delivery starts the retraining; delivered twice: one retraining.
     before = trainings(bridge)
+    checks_settled(bridge)
     review(bridge, round1, truth, source)
     completion = max(
         d
