@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class TrainSettings(BaseModel):
@@ -63,6 +63,21 @@ class TrainSettings(BaseModel):
         description="multi-label: one decision threshold for every label; default: per label, chosen on the "
         "train split by maximising F1",
     )
+    threshold_folds: int = Field(
+        3,
+        ge=0,
+        le=10,
+        description="multi-label: per-label thresholds are chosen on cross-fitted train predictions (this "
+        "many extra models, each trained on the other folds, predict the fold they did not see); 0: on the "
+        "model's own train predictions (no extra training, over-confident)",
+    )
     num_workers: int | None = Field(
         None, ge=0, le=64, description="data loader processes; default: automatic"
     )
+
+    @field_validator("threshold_folds")
+    @classmethod
+    def _folds(cls, value: int) -> int:
+        if value == 1:
+            raise ValueError("threshold_folds must be 0 (no cross-fitting) or at least 2")
+        return value

@@ -3,8 +3,9 @@
 fine_tune() in three steps: _build (model with a new head; one look at the train images that fits the probe
 head and decides flips (trainer.recipe); loaders, optimiser, per-step schedule) -> _fit (per epoch: train,
 evaluate on val, checkpoint, keep the best (the probe head alone is "epoch 0"), stop early) -> _finalise
-(best weights, BatchNorm statistics re-estimated where train says so, metrics on val and test with the
-majority-class baseline, plots, ONNX export checked against torch, int8). Progress goes to
+(best weights, BatchNorm statistics re-estimated where train says so, multi-label thresholds from cross-fitted
+train predictions, metrics on val and test with the majority-class baseline, plots, ONNX export checked
+against torch, int8). Progress goes to
 `report(**fields)`; `check_cancelled()` raises to stop. CUDA with bf16/fp16 autocast and channels_last when
 available, else CPU (deterministic for a fixed seed).
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import math
 import random
+import tempfile
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -30,10 +32,11 @@ from torch import nn
 
 from cvat_bridge.runtime.imaging import Preprocessing
 from trainer import artifacts
-from trainer.batchnorm import recalibrate
+from trainer.batchnorm import Recalibration, recalibrate
 from trainer.catalogue import ArchitectureSpec
 from trainer.checkpoint import Resumed, load_checkpoint, save_checkpoint
 from trainer.config import TrainSettings
+from trainer.crossfit import out_of_fold_logits
 from trainer.data import (
     ImageDataset,
     Sample,
@@ -58,14 +61,17 @@ from trainer.metrics import (
 )
 from trainer.multilabel import (
     MULTI,
+    Predict,
     Task,
+    best_thresholds,
     eval_loss_sum,
     label_weights,
     multilabel_settings,
+    sigmoid,
     threshold_metrics,
 )
 from trainer.probe import ProbeChoice
-from trainer.progress import RECALIBRATING, Progress, Report, Workload
+from trainer.progress import CHOOSING_THRESHOLDS, RECALIBRATING, Progress, Report, Workload
 from trainer.recipe import Recipe
 from trainer.steplosses import StepLosses
 
@@ -420,9 +426,7 @@ def _finalise(run: _Run, best: dict[str, Any], history: list[dict[str, Any]]) ->
     )
     if best["epoch"] > 0 and not run.recipe.freeze_batchnorm:
         run.step.progress.phase(RECALIBRATING)
-        spread = data.train[:: max(1, len(data.train) // RECALIBRATION_IMAGES)]
-        loader = make_loader(eval_dataset(spread, run.preprocessing), run.settings.batch_size, run.workers)
-        if recalibration := recalibrate(model, loader, device, run.check_cancelled):
+        if recalibration := _recalibrate(run):
             run.decisions["batchnorm"] = recalibration.to_dict()
             if recalibration.kept:
                 artifacts.save_torch(_cpu_state(model), out_dir / artifacts.WEIGHTS)
@@ -435,7 +439,8 @@ def _finalise(run: _Run, best: dict[str, Any], history: list[dict[str, Any]]) ->
 
     multi = run.task.mode == MULTI
     if multi:
-        metrics = threshold_metrics(predict, data, logits, labels, run.settings.threshold)
+        thresholds, source = _thresholds(run, best["epoch"], predict)
+        metrics = threshold_metrics(predict, data, logits, labels, thresholds, source)
         run.info["thresholds"] = metrics["thresholds"]["values"]
         artifacts.write_json(out_dir / artifacts.MODEL_JSON, run.info)
     else:
@@ -487,6 +492,53 @@ def _finalise(run: _Run, best: dict[str, Any], history: list[dict[str, Any]]) ->
         device=str(device.device),
         info=run.info,
     )
+
+
+def _recalibrate(run: _Run) -> Recalibration | None:
+    """BatchNorm statistics re-estimated on a spread of the train images (kept where they lower the loss)."""
+    spread = run.data.train[:: max(1, len(run.data.train) // RECALIBRATION_IMAGES)]
+    loader = make_loader(eval_dataset(spread, run.preprocessing), run.settings.batch_size, run.workers)
+    return recalibrate(run.model, loader, run.device, run.check_cancelled)
+
+
+def _thresholds(run: _Run, epochs: int, predict: Predict) -> tuple[list[float], str]:
+    """A multi-label run's decision thresholds and where they come from: the threshold setting, or per label
+    the max-F1 threshold on cross-fitted train predictions (trainer/crossfit.py; the model's own train
+    predictions with threshold_folds 0)."""
+    settings, data = run.settings, run.data
+    if settings.threshold is not None:
+        return [settings.threshold] * len(data.classes), "the threshold setting"
+    targets = np.stack([target for _, target in data.train])
+    folds = min(settings.threshold_folds, len(data.train))
+    if folds < 2:
+        logits = predict(data.train)[0]
+        return best_thresholds(sigmoid(logits), targets), "per label, max F1 on the train split"
+
+    def fold_model(part: TrainData) -> np.ndarray:
+        return _fold_logits(run, part, epochs)
+
+    def starting(fold: int) -> None:
+        run.step.progress.phase(CHOOSING_THRESHOLDS, (fold, folds))
+
+    logits = out_of_fold_logits(data, folds, settings.seed, fold_model, starting)
+    source = f"per label, max F1 on cross-fitted train predictions ({folds} folds)"
+    return best_thresholds(sigmoid(logits), targets), source
+
+
+def _fold_logits(run: _Run, part: TrainData, epochs: int) -> np.ndarray:
+    """A model trained like run's on part.train for the run's kept epochs (same schedule, BatchNorm
+    re-estimation), its logits on part.val. Nothing is written but a scratch folder."""
+    with tempfile.TemporaryDirectory(prefix="fold-") as scratch:
+        quiet: Report = lambda **_: None  # noqa: E731 - the caller reports the phase
+        cancel = run.check_cancelled
+        fold = _build(run.spec, run.settings, part, Path(scratch), {}, quiet, cancel, Placement())
+        for epoch in range(1, epochs + 1):
+            fold.recipe.start_epoch(fold.model, epoch)
+            train_one_epoch(fold.model, fold.step, epoch)
+            run.check_cancelled()
+        if not fold.recipe.freeze_batchnorm:
+            _recalibrate(fold)
+        return evaluate(fold.model, fold.val_loader, fold.device)[1]
 
 
 @dataclass
@@ -606,7 +658,13 @@ def _workload(settings: TrainSettings, data: TrainData, steps: int) -> Workload:
         from trainer.quantize import CALIBRATION_IMAGES
 
         images_after["quantizing"] = min(CALIBRATION_IMAGES, len(data.train)) + len(data.val)
-    return Workload(settings.epochs, steps, settings.batch_size, len(data.val), images_after)
+    steps_after = {}
+    if data.mode == MULTI and settings.threshold is None and settings.threshold_folds:
+        # Each fold model trains on (folds - 1) / folds of the images, for at most every epoch.
+        folds = settings.threshold_folds
+        steps_after[CHOOSING_THRESHOLDS] = (folds - 1) * settings.epochs * steps
+        images_after[CHOOSING_THRESHOLDS] = len(data.train) + folds * images_after.get(RECALIBRATING, 0)
+    return Workload(settings.epochs, steps, settings.batch_size, len(data.val), images_after, steps_after)
 
 
 def _check_data(data: TrainData) -> None:

@@ -1,5 +1,6 @@
 """Multi-label training: multi-hot targets, a sigmoid head trained with binary cross-entropy (per-label
-positive weights), per-label decision thresholds chosen on the TRAIN split by maximising F1, and the metrics
+positive weights), per-label decision thresholds that maximise F1 on the TRAIN split's (cross-fitted,
+trainer/crossfit.py) predictions, and the metrics
 (mAP, micro/macro F1, per-label P/R/F1/AP/support, subset accuracy, Hamming loss).
 
 The engine is shared with single-label training; ``Task`` is what differs (the loss and the epoch score that
@@ -197,21 +198,20 @@ Predict = Callable[[list[Any]], tuple[np.ndarray, np.ndarray]]  # samples -> (lo
 
 
 def threshold_metrics(
-    predict: Predict, data: TrainData, logits: np.ndarray, targets: np.ndarray, threshold: float | None
+    predict: Predict,
+    data: TrainData,
+    logits: np.ndarray,
+    targets: np.ndarray,
+    thresholds: Sequence[float],
+    source: str,
 ) -> dict[str, Any]:
-    """Thresholds (``threshold`` for every label, or per label by max F1 on the train split's predictions),
-    then the metrics on val (``logits``, ``targets``) and test."""
-    if threshold is None:
-        train_logits, train_targets = predict(data.train)
-        values = best_thresholds(sigmoid(train_logits), train_targets)
-        source = "per label, max F1 on the train split"
-    else:
-        values, source = [threshold] * len(data.classes), "the threshold setting"
-    metrics = multilabel_metrics(logits, targets, data.classes, values)
-    metrics["at_0_5"] = _summary(multilabel_metrics(logits, targets, data.classes, [0.5] * len(values)))
+    """The metrics on val (``logits``, ``targets``) and test at ``thresholds`` (chosen as ``source`` says),
+    and on val at a fixed 0.5 for comparison."""
+    metrics = multilabel_metrics(logits, targets, data.classes, thresholds)
+    metrics["at_0_5"] = _summary(multilabel_metrics(logits, targets, data.classes, [0.5] * len(thresholds)))
     if data.test:
-        metrics["test"] = multilabel_metrics(*predict(data.test), data.classes, values)
-    metrics["thresholds"] = {"source": source, "values": dict(zip(data.classes, values, strict=True))}
+        metrics["test"] = multilabel_metrics(*predict(data.test), data.classes, thresholds)
+    metrics["thresholds"] = {"source": source, "values": dict(zip(data.classes, thresholds, strict=True))}
     return metrics
 
 

@@ -1,13 +1,14 @@
 """A training run's progress reports: the phase, the epoch and step, and the time left for everything still
 to come (the remaining epochs with their validation passes, BatchNorm re-estimation, evaluation, plots, the
-ONNX export and the int8 copy), estimated from what this run has measured so far: seconds per training step
-and seconds per image of a no-gradient pass (the train-image examination, each validation pass)."""
+cross-fitted thresholds of a multi-label run, the ONNX export and the int8 copy), estimated from what this run
+has measured so far: seconds per training step and seconds per image of a no-gradient pass (the train-image
+examination, each validation pass)."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 Report = Callable[..., None]
@@ -20,7 +21,8 @@ FIXED_SECONDS = {"evaluating": 1.0, "exporting": 1.0, "quantizing": 1.5}
 FORWARD_SHARE_OF_STEP = 1 / 3
 
 RECALIBRATING = "re-estimating BatchNorm statistics"
-FINISH_PHASES = (RECALIBRATING, "evaluating", "exporting", "quantizing")
+CHOOSING_THRESHOLDS = "choosing thresholds"
+FINISH_PHASES = (RECALIBRATING, "evaluating", CHOOSING_THRESHOLDS, "exporting", "quantizing")
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,7 @@ class Workload:
     batch_size: int
     val_images: int
     images_after: dict[str, int]  # finish phase -> images it passes through the model (absent: skipped)
+    steps_after: dict[str, int] = field(default_factory=dict)  # finish phase -> training steps it takes
 
 
 class Progress:
@@ -111,12 +114,18 @@ class Progress:
             history=history,
         )
 
-    def phase(self, name: str) -> None:
-        """A phase without steps: before training (no estimate yet) or one of FINISH_PHASES."""
+    def phase(self, name: str, part: tuple[int, int] | None = None) -> None:
+        """A phase reported without its steps: before training (no estimate yet) or one of FINISH_PHASES;
+        ``part=(i, n)``: its i-th of n equal parts starts (the cross-fit's folds)."""
         eta, image_seconds = None, self._image_seconds()
+        step_seconds = self._step_seconds(None, self._steps_done)
         if name in FINISH_PHASES and image_seconds is not None:
-            eta = self._finish_seconds(FINISH_PHASES[FINISH_PHASES.index(name) :], image_seconds)
-        self._report(phase=name, eta_seconds=eta)
+            later = FINISH_PHASES[FINISH_PHASES.index(name) + 1 :]
+            this = self._finish_seconds((name,), image_seconds, step_seconds)
+            done = part[0] / part[1] if part else 0.0
+            eta = this * (1 - done) + self._finish_seconds(later, image_seconds, step_seconds)
+        label = f"{name} ({part[0] + 1} of {part[1]})" if part else name
+        self._report(phase=label, eta_seconds=eta)
 
     def _step_seconds(self, now: float | None, steps: int) -> float | None:
         """Seconds per training step, the run's first step left out once there are others."""
@@ -141,11 +150,17 @@ class Progress:
         if step_seconds is None or image_seconds is None:
             return None
         validation = validations_left * (self._work.val_images * image_seconds + self._epoch_extra)
-        return steps_left * step_seconds + validation + self._finish_seconds(FINISH_PHASES, image_seconds)
+        finish = self._finish_seconds(FINISH_PHASES, image_seconds, step_seconds)
+        return steps_left * step_seconds + validation + finish
 
-    def _finish_seconds(self, phases: tuple[str, ...], image_seconds: float) -> float:
+    def _finish_seconds(
+        self, phases: tuple[str, ...], image_seconds: float, step_seconds: float | None
+    ) -> float:
+        work = self._work
         return sum(
-            self._work.images_after[name] * image_seconds + FIXED_SECONDS.get(name, 0.0)
+            work.images_after.get(name, 0) * image_seconds
+            + work.steps_after.get(name, 0) * (step_seconds or 0.0)
+            + FIXED_SECONDS.get(name, 0.0)
             for name in phases
-            if name in self._work.images_after
+            if name in work.images_after or name in work.steps_after
         )

@@ -7,13 +7,13 @@ first of them (sorted), ``Image.labels`` all.
 
 from __future__ import annotations
 
-import random
 import re
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from cvat_bridge.ingest.split import SPLITS, TRAIN, VAL, check_val_ratio
+from trainer.stratify import iterative_stratification
 
 SINGLE, MULTI = "single", "multi"
 MODES = (SINGLE, MULTI)
@@ -37,53 +37,10 @@ def iterative_split(
     seed: int,
     groups: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """Assign each ``(key, labels)`` to "train" or "val" by iterative stratification (Sechidis et al. 2011).
-
-    The label with the fewest unassigned images goes first; each of its images (a group of identical files
-    moves as one) goes to the side that wants that label most, then the side that wants more images, then a
-    seeded coin. Deterministic for the keys, labels, groups, ratio and seed, whatever the input order.
-    """
+    """Assign each ``(key, labels)`` to "train" or "val" by iterative stratification (a group of identical
+    files moves as one; see ``trainer.stratify``)."""
     check_val_ratio(val_ratio)
-    groups = groups or {}
-    members: dict[str, list[str]] = defaultdict(list)
-    unit_labels: dict[str, set[str]] = defaultdict(set)
-    for key, labels in items:
-        unit = groups.get(key, key)
-        members[unit].append(key)
-        unit_labels[unit].update(labels)
-    rng = random.Random(f"iterative:{seed}")
-    units = sorted(members, key=lambda unit: min(members[unit]))
-    rng.shuffle(units)
-    ratios = {TRAIN: 1.0 - val_ratio, VAL: val_ratio}
-    size = {unit: len(members[unit]) for unit in units}
-    wanted = {side: ratio * sum(size.values()) for side, ratio in ratios.items()}
-    label_totals: Counter[str] = Counter()
-    for unit in units:
-        for label in unit_labels[unit]:
-            label_totals[label] += size[unit]
-    wanted_label = {
-        side: {label: ratio * n for label, n in label_totals.items()} for side, ratio in ratios.items()
-    }
-    remaining = dict(label_totals)
-    unassigned = set(units)
-    assignment: dict[str, str] = {}
-
-    def place(unit: str, side: str) -> None:
-        unassigned.discard(unit)
-        wanted[side] -= size[unit]
-        for label in unit_labels[unit]:
-            wanted_label[side][label] -= size[unit]
-            remaining[label] -= size[unit]
-        assignment.update({key: side for key in members[unit]})
-
-    while any(remaining.get(label, 0) > 0 for label in remaining):
-        label = min((n, name) for name, n in remaining.items() if n > 0)[1]
-        for unit in [unit for unit in units if unit in unassigned and label in unit_labels[unit]]:
-            side = max(ratios, key=lambda s: (wanted_label[s][label], wanted[s], rng.random()))
-            place(unit, side)
-    for unit in [unit for unit in units if unit in unassigned]:  # images without labels
-        place(unit, max(ratios, key=lambda s: (wanted[s], rng.random())))
-    return assignment
+    return iterative_stratification(items, {TRAIN: 1.0 - val_ratio, VAL: val_ratio}, seed, groups)
 
 
 def label_counts(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+from pathlib import Path
 from typing import Any
 
 from PIL import Image
@@ -13,6 +14,8 @@ from cvat_bridge.ingest.store import ImportedImage, register_collection
 from cvat_bridge.services import Services
 from tests.helpers.images import PALETTE, image_bytes
 from tests.helpers.models import TINY_SETTINGS, train_model
+from trainer.data import TrainData, train_data
+from trainer.multilabel import MULTI
 
 COLOURS = ("red", "green", "blue")
 
@@ -38,6 +41,17 @@ def label_sets(count: int, seed: int = 0) -> list[tuple[str, ...]]:
         chosen = tuple(sorted(label for label in COLOURS if rng.random() < 0.45))
         sets.append(chosen or (rng.choice(COLOURS),))
     return sets
+
+
+def blocks_train_data(folder: Path, count: int = 90) -> TrainData:
+    """The trainer's multi-label data without the service: ``count`` block images, 70/30 by index."""
+    folder.mkdir(parents=True, exist_ok=True)
+    samples: dict[str, list] = {"train": [], "val": []}
+    for index, labels in enumerate(label_sets(count, seed=3)):
+        path = folder / f"{index:03d}.png"
+        blocks_image(labels, index).save(path)
+        samples["train" if index % 10 < 7 else "val"].append((path, labels))
+    return train_data(sorted(COLOURS), samples, MULTI)
 
 
 def make_multilabel_collection(services: Services, *, count: int = 120, name: str = "blocks") -> int:
