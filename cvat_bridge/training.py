@@ -279,12 +279,13 @@ def _logged(ctx: JobContext, who: str) -> Callable[..., None]:
         ctx.report(**fields)
         if "val_accuracy" in fields:
             log.info(
-                "%s: epoch %s/%s: train loss %.4f, val loss %.4f, val accuracy %.1f%%",
+                "%s: epoch %s/%s: train loss %.4f, val loss %.4f, val %s %.1f%%",
                 who,
                 fields["epoch"],
                 fields["epochs"],
                 fields["loss"],
                 fields["val_loss"],
+                fields.get("val_score", "accuracy"),
                 100 * fields["val_accuracy"],
             )
         elif fields.get("phase") not in (None, phase[0]):

@@ -664,7 +664,10 @@ def _workload(settings: TrainSettings, data: TrainData, steps: int) -> Workload:
         folds = settings.threshold_folds
         steps_after[CHOOSING_THRESHOLDS] = (folds - 1) * settings.epochs * steps
         images_after[CHOOSING_THRESHOLDS] = len(data.train) + folds * images_after.get(RECALIBRATING, 0)
-    return Workload(settings.epochs, steps, settings.batch_size, len(data.val), images_after, steps_after)
+    score = "mAP" if data.mode == MULTI else "accuracy"
+    return Workload(
+        settings.epochs, steps, settings.batch_size, len(data.val), images_after, steps_after, score
+    )
 
 
 def _check_data(data: TrainData) -> None:

@@ -35,6 +35,7 @@ class Workload:
     val_images: int
     images_after: dict[str, int]  # finish phase -> images it passes through the model (absent: skipped)
     steps_after: dict[str, int] = field(default_factory=dict)  # finish phase -> training steps it takes
+    score: str = "accuracy"  # what val_accuracy holds: accuracy, or a multi-label run's mAP
 
 
 class Progress:
@@ -107,6 +108,7 @@ class Progress:
             loss=loss,
             val_loss=val_loss,
             val_accuracy=val_accuracy,
+            val_score=self._work.score,
             val_epoch=epoch,
             eta_seconds=self._estimate(
                 epochs_left * self._work.steps, epochs_left, self._step_seconds(None, self._steps_done)

@@ -91,14 +91,33 @@ def _postfix(progress: dict[str, Any]) -> str:
     if progress.get("loss") is not None:
         parts.append(f"loss {progress['loss']:.4f}")
     if progress.get("val_accuracy") is not None:
-        parts.append(f"last val acc {progress['val_accuracy']:.1%}")
+        parts.append(f"last val {_short(progress.get('val_score'))} {progress['val_accuracy']:.1%}")
     if progress.get("images_per_second"):
         parts.append(f"{progress['images_per_second']:.0f} img/s")
     return ", ".join(parts)
 
 
+def _short(score: str | None) -> str:
+    return "mAP" if score == "mAP" else "acc"
+
+
+def _multi(metrics: dict[str, Any]) -> bool:
+    return metrics.get("mode") == "multi"
+
+
+def score_text(metrics: dict[str, Any]) -> str:
+    """A trained model's validation score for a list: accuracy, or "mAP x%" (multi-label); "-" before."""
+    if metrics.get("map") is not None:
+        return f"mAP {metrics['map']:.1%}"
+    return f"{metrics['accuracy']:.1%}" if metrics.get("accuracy") is not None else "-"
+
+
 def print_metrics(metrics: dict[str, Any], classes: Sequence[str]) -> None:
-    """Validation (and test) accuracy, then precision, recall, f1 and support per class."""
+    """Validation (and test) accuracy, then precision, recall, f1 and support per class; multi-label: mAP and
+    F1 at the thresholds, then per label with AP and the threshold."""
+    if _multi(metrics):
+        _print_multilabel_metrics(metrics, classes)
+        return
     click.echo(
         f"validation accuracy {metrics['accuracy']:.1%} ({metrics['correct']}/{metrics['total']})"
         + (f", top-5 {metrics['top5']:.1%}" if metrics.get("top5") is not None else "")
@@ -106,13 +125,35 @@ def print_metrics(metrics: dict[str, Any], classes: Sequence[str]) -> None:
     if "test" in metrics:
         test = metrics["test"]
         click.echo(f"test accuracy {test['accuracy']:.1%} ({test['correct']}/{test['total']})")
-    for warning in metrics.get("warnings") or []:
-        click.echo(f"warning: {warning}")
+    _print_warnings(metrics)
     rows = []
     for name in classes:
         row = metrics["per_class"][name]
         rows.append([name, *(f"{row[key]:.3f}" for key in ("precision", "recall", "f1")), row["support"]])
     echo_table(["class", "precision", "recall", "f1", "support"], rows)
+
+
+def _print_multilabel_metrics(metrics: dict[str, Any], classes: Sequence[str]) -> None:
+    click.echo(
+        f"validation mAP {metrics['map']:.1%}, macro F1 {metrics['macro']['f1']:.3f}, micro F1 "
+        f"{metrics['micro']['f1']:.3f}, exact match {metrics['subset_accuracy']:.1%} "
+        f"(thresholds: {metrics['thresholds']['source']}; at a fixed 0.5: macro F1 "
+        f"{metrics['at_0_5']['macro']['f1']:.3f})"
+    )
+    if "test" in metrics:
+        click.echo(f"test mAP {metrics['test']['map']:.1%}, macro F1 {metrics['test']['macro']['f1']:.3f}")
+    _print_warnings(metrics)
+    rows = []
+    for name in classes:
+        row = metrics["per_label"][name]
+        scores = (f"{row[key]:.3f}" for key in ("precision", "recall", "f1", "ap", "threshold"))
+        rows.append([name, *scores, row["support"]])
+    echo_table(["label", "precision", "recall", "f1", "ap", "threshold", "support"], rows)
+
+
+def _print_warnings(metrics: dict[str, Any]) -> None:
+    for warning in metrics.get("warnings") or []:
+        click.echo(f"warning: {warning}")
 
 
 def print_epochs(metrics: dict[str, Any]) -> None:
@@ -135,14 +176,16 @@ def print_epochs(metrics: dict[str, Any]) -> None:
         )
     if not rows:
         return
-    echo_table(["epoch", "train loss", "val loss", "val acc", "time"], rows)
+    score = "val mAP" if _multi(metrics) else "val acc"
+    echo_table(["epoch", "train loss", "val loss", score, "time"], rows)
     click.echo(kept_line(metrics))
 
 
 def kept_line(metrics: dict[str, Any]) -> str:
     """Which epoch's weights the model keeps, and why (it agrees with the validation accuracy above)."""
     best, run = metrics["best_epoch"], metrics["epochs_run"]
-    why = f"best val accuracy, {metrics['accuracy']:.1%}"
+    score = ("mAP", metrics["map"]) if _multi(metrics) else ("accuracy", metrics["accuracy"])
+    why = f"best val {score[0]}, {score[1]:.1%}"
     stopped = f"; stopped early after {run} epochs" if metrics.get("stopped_early") else ""
     if best == 0:
         return (

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from cvat_bridge.cli import main
-from cvat_bridge.cli.display import echo_table, follow, print_epochs, print_metrics
+from cvat_bridge.cli.display import echo_table, follow, print_epochs, print_metrics, score_text
 from cvat_bridge.cli.train import run_and_follow
 from cvat_bridge.db import Model
 from cvat_bridge.jobs.store import TERMINAL_STATES
@@ -46,7 +46,7 @@ def models() -> None:
 
 @models.command("list")
 def list_command() -> None:
-    """One line per model: id, name, version, architecture, status, validation accuracy."""
+    """One line per model: id, name, version, architecture, status, validation accuracy (multi-label: mAP)."""
     rows = list_models(get_services())
     if not rows:
         click.echo("no models yet (cvat-bridge train ...)")
@@ -60,7 +60,7 @@ def list_command() -> None:
                 model.version,
                 model.architecture,
                 model.job.status,
-                f"{model.metrics['accuracy']:.1%}" if model.metrics.get("accuracy") is not None else "-",
+                score_text(model.metrics),
             ]
             for model in rows
         ],
@@ -83,7 +83,7 @@ def show(model: str) -> None:
         where = f", epoch {progress['epoch']}/{progress['epochs']}" if progress.get("epoch") else ""
         click.echo(f"progress: {progress['phase']}{where}")
     click.echo("settings: " + ", ".join(f"{key}={value}" for key, value in sorted(found.settings.items())))
-    if found.metrics.get("accuracy") is not None:
+    if job.status == "succeeded" and found.metrics:
         print_metrics(found.metrics, found.classes)
         print_epochs(found.metrics)
     click.echo(f"artifacts: {services.storage.model_dir(found.id)}")

@@ -62,8 +62,9 @@ function lineChart(opts, series) {
   return figure;
 }
 
-// The probe head (metrics.probe_head: val_loss, val_accuracy) is epoch 0 when the model has one.
-function trainingCharts(history, probeHead, bestEpoch) {
+// The probe head (metrics.probe_head: val_loss, val_accuracy) is epoch 0 when the model has one. score: what
+// the history's val_accuracy holds ("accuracy"; a multi-label model's "mAP").
+function trainingCharts(history, probeHead, bestEpoch, score = "accuracy") {
   if (!history || !history.length) return null;
   const epochs = history.map((e) => e.epoch);
   const zero = probeHead && probeHead.val_loss !== undefined ? [{ epoch: 0, val_loss: probeHead.val_loss, val_accuracy: probeHead.val_accuracy }] : [];
@@ -80,8 +81,8 @@ function trainingCharts(history, probeHead, bestEpoch) {
   }
   return el("div", { class: "charts", id: "training-charts", "data-epochs": String(Math.max(...epochs)) },
     lineChart({ title: "Loss", yLabel: "loss", marker, markerLabel }, loss),
-    lineChart({ title: "Validation accuracy", yLabel: "accuracy", percent: true, marker },
-      [{ label: "val accuracy", color: CHART_COLORS[2], points: validation.map((e) => [e.epoch, e.val_accuracy]) }]));
+    lineChart({ title: `Validation ${score}`, yLabel: score, percent: true, marker },
+      [{ label: `val ${score}`, color: CHART_COLORS[2], points: validation.map((e) => [e.epoch, e.val_accuracy]) }]));
 }
 
 // Charts follow the window's width (a phone turned, a window resized).

@@ -126,7 +126,7 @@ function multiLabelResults(m) {
 function results(model) {
   const m = model.metrics || {};
   const history = m.history || (model.progress || {}).history;
-  const parts = [trainingCharts(history, m.probe_head, m.best_epoch)];
+  const parts = [trainingCharts(history, m.probe_head, m.best_epoch, m.mode === "multi" ? "mAP" : "accuracy")];
   if (m.mode === "multi" && m.per_label) parts.push(...multiLabelResults(m));
   if (m.accuracy !== undefined) {
     const facts = [

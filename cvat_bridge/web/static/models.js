@@ -24,7 +24,7 @@ function progressText(model) {
   const parts = [`epoch ${p.epoch}/${p.epochs}`];
   if (p.steps) parts.push(`step ${p.step}/${p.steps}`);
   if (p.loss !== undefined) parts.push(`train loss ${Number(p.loss).toFixed(4)}`);
-  if (p.val_accuracy !== undefined && p.val_epoch) parts.push(`epoch ${p.val_epoch} val accuracy ${percent(p.val_accuracy)}`);
+  if (p.val_accuracy !== undefined && p.val_epoch) parts.push(`epoch ${p.val_epoch} val ${p.val_score || "accuracy"} ${percent(p.val_accuracy)}`);
   parts.push(left);
   if (p.images_per_second) parts.push(`${Math.round(p.images_per_second)} images/s`);
   return parts.join(" · ");
