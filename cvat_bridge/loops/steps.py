@@ -100,7 +100,13 @@ def start_loop(
         get_ready_model(services, model_id)
     except (ModelNotFound, ModelNotReady) as exc:
         raise LoopRequestError(str(exc)) from None
-    classes = get_model(services, model_id).classes
+    model = get_model(services, model_id)
+    if model.metrics.get("mode") == "multi":
+        raise LoopRequestError(
+            f"model {model_id} is multi-label: the loop's selection strategies and its comparison score "
+            "single-label models (one class per frame) only, for now"
+        )
+    classes = model.classes
     secret, webhook_id, note = new_secret(), None, None
     with connect(services.settings) as client:
         labels = cvat_review.project_labels(client, project_id)

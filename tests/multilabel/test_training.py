@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 
+from cvat_bridge.loops.steps import LoopRequestError, start_loop
 from cvat_bridge.runtime.classifier import labels_above
 from cvat_bridge.runtime.imaging import open_image
 from cvat_bridge.runtime.onnx_classifier import OnnxClassifier
@@ -104,3 +105,9 @@ def test_average_precision_equals_scikit_learns_with_ties() -> None:
         truth[0] = True
         scores = np.round(rng.random(50), 1)  # many ties
         assert average_precision(scores, truth) == pytest.approx(average_precision_score(truth, scores))
+
+
+def test_a_loop_refuses_a_multilabel_model(trained: tuple[Services, int]) -> None:
+    services, model_id = trained
+    with pytest.raises(LoopRequestError, match="multi-label: the loop's selection strategies"):
+        start_loop(services, name="loop", model_id=model_id, project_id=1)  # refused before asking CVAT
