@@ -1,4 +1,4 @@
-"""`cvat-bridge loop start|status|round`: the closed loop from the command line.
+"""`cvat-bridge loop start|status|round|stop`: the closed loop from the command line.
 
 The steps run as jobs of the service: `cvat-bridge serve` (or `worker`s with Redis) must be running for a
 loop to move on; these commands record and read the loop's rows.
@@ -119,6 +119,17 @@ def round_command(loop_id: int, check: bool, retrain: bool) -> None:
             return
         row = steps.start_round(services, found)
     click.echo(f"round {row.number} of loop {loop_id} queued")
+
+
+@loop.command("stop")
+@click.argument("loop_id", type=int)
+def stop_command(loop_id: int) -> None:
+    """Start no new round (one under way finishes its steps) and remove the loop's CVAT webhook."""
+    with _user_errors():
+        stopped = steps.stop_loop(_services(), loop_id)
+    click.echo(
+        f"loop {loop_id} {stopped.state}" + (f": {stopped.webhook_note}" if stopped.webhook_note else "")
+    )
 
 
 def _percent(value: float | None) -> str:

@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from cvat_bridge.cli import main
 from cvat_bridge.db import Job
+from cvat_bridge.loops import store
 from cvat_bridge.services import Services
 from tests.loops.conftest import seed_loop
 
@@ -37,6 +38,13 @@ def test_cli(services: Services) -> None:
 
     unknown = runner.invoke(main, ["loop", "start", "--name", "x", "--model", "nope", "--project", "1"])
     assert unknown.exit_code == 1 and "no model named 'nope'" in unknown.output
+
+    stopped = runner.invoke(main, ["loop", "stop", str(loop_id)])  # its webhook (4) is not in any CVAT here
+    assert stopped.exit_code == 0 and f"loop {loop_id} stopped" in stopped.output, stopped.output
+    assert "could not remove webhook #4" in stopped.output
+    assert store.get_loop(services, loop_id).state == "stopped"
+    missing = runner.invoke(main, ["loop", "stop", "999"])
+    assert missing.exit_code == 1 and "999" in missing.output
 
 
 @pytest.mark.browser
