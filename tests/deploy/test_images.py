@@ -67,6 +67,20 @@ def test_image_pins_the_torch_of_pyproject(dockerfile: Path) -> None:
     assert args["TORCHVISION_VERSION"] == pins["torchvision"]
 
 
+def test_gpu_image_serves_onnx_on_the_cuda_build_of_the_same_onnxruntime() -> None:
+    (build,) = [
+        ins.args
+        for ins in dockerfile_instructions(DEPLOY / "Dockerfile.gpu")
+        if ins.keyword == "RUN" and "/src[" in ins.args
+    ]
+    steps = [step.strip() for step in build.split("&&")]
+    swap = ["pip uninstall -y onnxruntime", 'pip install "onnxruntime-gpu==${ORT_VERSION}"']
+    assert steps[2:4] == swap and 'version("onnxruntime")' in steps[1]  # the version pip chose for pyproject
+    assert "CUDAExecutionProvider" in steps[-1]
+    cpu_build = " ".join(ins.args for ins in dockerfile_instructions(DEPLOY / "Dockerfile"))
+    assert "onnxruntime-gpu" not in cpu_build
+
+
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
 def test_build_context_holds_what_the_dockerfile_copies(dockerfile: Path) -> None:
     context = build_context()
