@@ -63,6 +63,7 @@ from trainer.multilabel import (
     MULTI,
     Predict,
     Task,
+    bagged_thresholds,
     best_thresholds,
     eval_loss_sum,
     label_weights,
@@ -521,8 +522,8 @@ def _thresholds(run: _Run, epochs: int, predict: Predict) -> tuple[list[float], 
         run.step.progress.phase(CHOOSING_THRESHOLDS, (fold, folds))
 
     logits = out_of_fold_logits(data, folds, settings.seed, fold_model, starting)
-    source = f"per label, max F1 on cross-fitted train predictions ({folds} folds)"
-    return best_thresholds(sigmoid(logits), targets), source
+    source = f"per label, max F1 on cross-fitted train predictions ({folds} folds), bagged"
+    return bagged_thresholds(sigmoid(logits), targets, settings.seed), source
 
 
 def _fold_logits(run: _Run, part: TrainData, epochs: int) -> np.ndarray:

@@ -23,7 +23,7 @@ from trainer.engine import fine_tune
 
 pytestmark = pytest.mark.slow
 SETTINGS = {**TINY_SETTINGS, "epochs": 3, "threshold_folds": 2}
-CROSS_FITTED = "per label, max F1 on cross-fitted train predictions (2 folds)"
+CROSS_FITTED = "per label, max F1 on cross-fitted train predictions (2 folds), bagged"
 
 
 class Stopped(Exception):

@@ -42,7 +42,8 @@ def test_multilabel_model_learns_and_reports_its_metrics(trained: tuple[Services
     assert set(row) == {"precision", "recall", "f1", "ap", "support", "threshold", "pr_curve"}
     assert row["support"] > 0 and len(row["pr_curve"]) == 11
     assert 0.0 <= metrics["hamming_loss"] < 0.2 and metrics["subset_accuracy"] > 0.5
-    assert metrics["thresholds"]["source"] == "per label, max F1 on cross-fitted train predictions (3 folds)"
+    source = "per label, max F1 on cross-fitted train predictions (3 folds), bagged"
+    assert metrics["thresholds"]["source"] == source
     assert "confusion_matrix" not in metrics and "accuracy" not in metrics
     changed = ["linear_probe = False", "head_init = random", "flips = on"]
     assert metrics["recipe"]["multilabel"] == [f"multi-label: {note}" for note in changed]

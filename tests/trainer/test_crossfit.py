@@ -1,6 +1,7 @@
 """Multi-label thresholds are chosen on cross-fitted train predictions: the folds share out every label, each
 train image is scored by a fold model that never trained on it, and a run's thresholds are the max-F1 ones
-of those out-of-fold scores (the progress naming each fold with the time left)."""
+of those out-of-fold scores, bagged (the median over bootstrap resamples); the progress names each fold with
+the time left."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from trainer.config import TrainSettings
 from trainer.crossfit import fold_of_each_image, out_of_fold_logits
 from trainer.data import TrainData
 from trainer.engine import fine_tune
-from trainer.multilabel import best_thresholds, sigmoid
+from trainer.multilabel import bagged_thresholds, sigmoid
 
 
 def test_folds_take_their_share_of_every_label(tmp_path: Path) -> None:
@@ -74,9 +75,9 @@ def test_a_run_picks_max_f1_thresholds_on_out_of_fold_scores(
     )
     assert result is not None and len(recorded) == 1
     targets = np.stack([target for _, target in data.train])
-    expected = best_thresholds(sigmoid(recorded[0]), targets)
+    expected = bagged_thresholds(sigmoid(recorded[0]), targets, settings.seed)
     chosen = result.metrics["thresholds"]
-    assert chosen["source"] == "per label, max F1 on cross-fitted train predictions (2 folds)"
+    assert chosen["source"] == "per label, max F1 on cross-fitted train predictions (2 folds), bagged"
     assert list(chosen["values"].values()) == pytest.approx(expected)
     folds = [f for f in reports if f["phase"].startswith("choosing thresholds")]
     assert [f["phase"] for f in folds] == ["choosing thresholds (1 of 2)", "choosing thresholds (2 of 2)"]
