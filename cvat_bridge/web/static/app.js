@@ -90,8 +90,9 @@ function sentence(text) {
   return /[.!?]$/.test(capital) ? capital : `${capital}.`;
 }
 
-// A line of code with a Copy button (the clipboard, or the text selected where the clipboard is refused).
-function copyableCode(text, label) {
+// A line of code with a Copy button (the clipboard, or the text selected where the clipboard is refused). The
+// line scrolls sideways on narrow screens, so it takes the keyboard focus (arrow keys scroll it).
+function copyableCode(text, label, id = null) {
   const code = el("code", {}, text);
   const button = el("button", { type: "button", class: "secondary copy", "aria-label": `Copy ${label}` }, "Copy");
   button.addEventListener("click", async () => {
@@ -104,7 +105,8 @@ function copyableCode(text, label) {
     }
     setTimeout(() => { button.textContent = "Copy"; }, 2000);
   });
-  return el("div", { class: "copyable" }, el("pre", { tabindex: "0", "aria-label": label }, code), button);
+  const pre = el("pre", { tabindex: "0", "aria-label": label, ...(id ? { id } : {}) }, code);
+  return el("div", { class: "copyable" }, pre, button);
 }
 
 // Files dropped on zone go into the file input (as if picked), then onFiles(files) runs.

@@ -5,17 +5,6 @@
 let shownDeploymentFor = null;
 let shownResultsFor = null;  // the results are rebuilt only when they change (keeps focus, hover, opened cells)
 
-// A line to copy (a <pre> and a Copy button).
-function copyLine(id, text) {
-  const pre = el("pre", { id }, text);
-  const button = el("button", { class: "secondary", type: "button", "aria-label": `Copy: ${text}`, onclick: async () => {
-    try { await navigator.clipboard.writeText(text); button.textContent = "Copied"; }
-    catch { getSelection().selectAllChildren(pre); button.textContent = "Selected: Ctrl+C"; }
-    setTimeout(() => { button.textContent = "Copy"; }, 2000);
-  } }, "Copy");
-  return el("div", { class: "copy-line" }, pre, button);
-}
-
 // What the model is: its collection (linked), every setting, and how to use it (Inference, curl, CLI, compare).
 function modelContext(model) {
   const collection = el("span", { id: "detail-collection" }, model.collection_id ? `#${model.collection_id}` : "– (deleted)");
@@ -39,7 +28,8 @@ function modelContext(model) {
       el("a", { id: "try-it", href: `/inference?model=${model.id}` }, "Try it on the Inference page"),
       el("a", { id: "compare-link", href: `/compare?a=${model.id}` }, "Compare with another model")));
     const curl = `curl -H "Authorization: Bearer $TOKEN" -F file=@image.jpg ${location.origin}/api/models/${model.id}/predict`;
-    parts.push(copyLine("curl-line", curl), copyLine("cli-line", `cvat-bridge predict ${model.id} image.jpg`));
+    parts.push(copyableCode(curl, "the curl command", "curl-line"),
+      copyableCode(`cvat-bridge predict ${model.id} image.jpg`, "the predict command", "cli-line"));
   }
   return parts;
 }
@@ -55,7 +45,7 @@ function confusionTable(model, confusion) {
         el("button", { class: "cell", type: "button", "aria-pressed": "false", "data-true": labels[i], "data-predicted": labels[j],
           "aria-label": `${count} images of ${labels[i]} predicted as ${labels[j]}: show them`,
           onclick: (event) => showCell(model, event.currentTarget, cellImages) }, count)))))));
-  return [el("div", { class: "scroll-x" }, table),
+  return [el("div", { class: "scroll" }, table),
     el("p", { class: "muted" }, "Click a count to see those validation images with their confidence."), cellImages];
 }
 
