@@ -18,7 +18,7 @@ import numpy as np
 from cvat_sdk import Client, models
 from cvat_sdk.core.proxies.annotations import AnnotationUpdateAction
 
-from cvat_bridge.cvat.client import call, tag_labels
+from cvat_bridge.cvat.client import CvatError, call, tag_labels
 from cvat_bridge.cvat.frames import iter_frames
 from cvat_bridge.runtime.imaging import ImageReadError, open_image
 from cvat_bridge.serving import Predictor
@@ -132,6 +132,14 @@ def create_review_task(
         review = call(
             "create the review task", lambda: client.tasks.create_from_data(spec=spec, resources=paths)
         )
+    try:
+        return review.id, _prefill(review, file_names, guesses)
+    except CvatError as exc:
+        raise type(exc)(f"{exc} ({removed(client, review.id)[1]})") from None
+
+
+def _prefill(review: Any, file_names: list[str], guesses: list[int | None]) -> int:
+    """The guesses written to a new review task as ``auto`` tags; its job id."""
     meta = call(f"read frames of task {review.id}", review.get_meta)
     frame_of = {frame.name: number for number, frame in enumerate(meta.frames)}  # CVAT sorts by name
     tags = [
@@ -146,7 +154,22 @@ def create_review_task(
             lambda: review.update_annotations(request, action=AnnotationUpdateAction.CREATE),
         )
     jobs = call(f"read the jobs of task {review.id}", review.get_jobs)
-    return review.id, jobs[0].id
+    return jobs[0].id
+
+
+def removed(client: Client, task_id: int) -> tuple[bool, str]:
+    """Remove a review task its round cannot use: whether it is gone, and what happened (for the round's
+    reason)."""
+    try:
+        remove_task(client, task_id)
+    except CvatError as exc:
+        return False, f"its review task {task_id} could not be removed ({exc}): delete it in CVAT"
+    return True, f"its review task {task_id} was removed from CVAT"
+
+
+def remove_task(client: Client, task_id: int) -> None:
+    """Delete a task from CVAT (a review task its round could not finish)."""
+    call(f"remove task {task_id}", lambda: client.tasks.remove_by_ids([task_id]))
 
 
 def write_auto_tags(client: Client, tags: dict[int, list[tuple[int, int]]]) -> int:

@@ -247,6 +247,8 @@ def run_round_job(ctx: JobContext) -> dict[str, Any]:
                     frames=[candidates[i] for i in chosen],
                     guesses=[labels.get(guesses[i]) for i in chosen],
                 )
+                # Recorded at once: a worker that dies from here on leaves a round that names its task.
+                store.record(services, row.id, review_task_id=review_task_id, review_job_id=review_job_id)
             auto: dict[int, list[tuple[int, int]]] = {}
             chosen_set = set(chosen)
             for i, candidate in enumerate(candidates):
@@ -254,7 +256,15 @@ def run_round_job(ctx: JobContext) -> dict[str, Any]:
                 if i not in chosen_set and confident and not candidate.tagged:
                     auto.setdefault(candidate.task_id, []).append((candidate.frame, labels[guesses[i]]))
             ctx.report(step="tagging confident frames")
-            auto_tagged = cvat_review.write_auto_tags(client, auto)
+            try:
+                auto_tagged = cvat_review.write_auto_tags(client, auto)
+            except CvatError as exc:
+                if review_task_id is None:
+                    raise
+                gone, note = cvat_review.removed(client, review_task_id)
+                if gone:
+                    store.record(services, row.id, review_task_id=None, review_job_id=None)
+                raise type(exc)(f"{exc} ({note})") from None
     except (CvatError, ModelNotFound, ModelNotReady) as exc:
         raise _failing(services, row.id, exc) from None
     fields = {
@@ -399,8 +409,12 @@ def _fail_if_step_lost(services: Services, row: LoopRound, kind: str) -> None:
     job = store.last_step_job(services, kind, row.id)
     if job is None or job.status not in ("failed", "cancelled"):
         return
-    if store.get_round(services, row.id).state == row.state:  # not moved on meanwhile
-        store.fail_round(services, row.id, f"the {kind} job {job.status}: {job.error}")
+    current = store.get_round(services, row.id)
+    if current.state == row.state:  # not moved on meanwhile
+        left = ""
+        if kind == "loop_round" and current.review_task_id is not None:
+            left = f"; its review task {current.review_task_id} is left in CVAT (delete it there)"
+        store.fail_round(services, row.id, f"the {kind} job {job.status}: {job.error}{left}")
 
 
 def advance_forever(services: Services, stop: threading.Event) -> None:

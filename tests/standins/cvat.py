@@ -341,6 +341,11 @@ class CvatStandin:
         def retrieve_task(request: Request, task_id: int) -> CvatJSON:
             return CvatJSON(standin._task_json(request, standin._task(task_id)))
 
+        @app.delete("/api/tasks/{task_id}")
+        def remove_task(task_id: int) -> Response:
+            del standin.tasks[standin._task(task_id).id]
+            return Response(status_code=204)
+
         @app.get("/api/labels")
         def list_labels(request: Request) -> CvatJSON:
             query = request.query_params
