@@ -598,7 +598,7 @@ def train_one_epoch(model: nn.Module, step: StepContext, epoch: int) -> tuple[fl
         step.losses.add(epoch, batch_index, len(step.loader), batch_loss)
         seen += batch
         images_per_second = seen / max(time.monotonic() - start, 1e-9)
-        step.progress.step(epoch, batch_index, total_loss / seen, images_per_second)
+        step.progress.step(epoch, batch_index, total_loss / seen, images_per_second, step.losses.so_far)
         step.check_cancelled()
     if not math.isfinite(total_loss):
         raise TrainingError(f"the loss diverged in epoch {epoch}; try a smaller learning_rate")

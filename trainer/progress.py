@@ -71,7 +71,16 @@ class Progress:
         if self._work.val_images:
             self._seconds_per_image = (self._validated - self._validation_started) / self._work.val_images
 
-    def step(self, epoch: int, step: int, loss: float, images_per_second: float) -> None:
+    def step(
+        self,
+        epoch: int,
+        step: int,
+        loss: float,
+        images_per_second: float,
+        step_losses: Callable[[], list[list[float]]] = list,
+    ) -> None:
+        """A training step ended; reported (with ``step_losses()``, the epoch's loss curve so far) at most
+        once a second."""
         now = time.monotonic()
         if self._first_step is None:
             self._first_step = now - self._epoch_started
@@ -88,6 +97,7 @@ class Progress:
             steps=self._work.steps,
             loss=loss,
             images_per_second=images_per_second,
+            step_losses=step_losses(),
             eta_seconds=self._estimate(steps_left, self._work.epochs - epoch + 1, step_seconds),
         )
 
@@ -109,6 +119,7 @@ class Progress:
             val_loss=val_loss,
             val_accuracy=val_accuracy,
             val_score=self._work.score,
+            step_losses=[],  # the epoch's curve is in its history row now
             val_epoch=epoch,
             eta_seconds=self._estimate(
                 epochs_left * self._work.steps, epochs_left, self._step_seconds(None, self._steps_done)

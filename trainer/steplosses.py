@@ -1,6 +1,7 @@
 """The training loss within an epoch, step by step, kept small: at most ``MAX_POINTS`` points per epoch (the
 mean loss of consecutive steps), fewer in long runs (``MAX_POINTS_IN_ALL`` over all epochs, 2 per epoch at
-least), recorded in each epoch's history row as ``step_losses``."""
+least), recorded in each epoch's history row as ``step_losses`` and, while the epoch runs, sent with its
+progress reports (the charts draw them live)."""
 
 from __future__ import annotations
 
@@ -33,6 +34,10 @@ class StepLosses:
     @classmethod
     def for_epochs(cls, epochs: int) -> StepLosses:
         return cls(max(2, min(MAX_POINTS, MAX_POINTS_IN_ALL // max(epochs, 1))))
+
+    def so_far(self) -> list[list[float]]:
+        """The running epoch's points until now (a copy)."""
+        return list(self._points)
 
     def take(self) -> list[list[float]]:
         points, self._points = self._points, []

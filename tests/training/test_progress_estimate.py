@@ -1,6 +1,6 @@
 """The time left that a training run reports counts every phase still to come (epochs, validation passes,
-BatchNorm re-estimation, evaluation, export, int8), and the scores it reports say which epoch they are
-from."""
+BatchNorm re-estimation, evaluation, export, int8), the scores it reports say which epoch they are from, and
+its step reports carry the running epoch's loss curve."""
 
 from __future__ import annotations
 
@@ -41,6 +41,12 @@ def test_time_left_covers_every_phase_and_scores_name_their_epoch(tmp_path: Path
     first_at, first = timed[0]
     left = finished - first_at
     assert left / 3 <= first["eta_seconds"] <= 3 * left, (first["eta_seconds"], left)
+    # Step reports carry the running epoch's loss curve so far (drawn live); its end hands it to history.
+    live = [f for _, f in reports if f.get("phase") == "training" and "val_epoch" not in f]
+    assert live and all(all(f["epoch"] - 1 < x <= f["epoch"] for x, _ in f["step_losses"]) for f in live), (
+        live
+    )
+    assert all(f["step_losses"] == [] for _, f in reports if "val_epoch" in f)
     # Each epoch's scores come with the epoch they belong to.
     ends = [fields for _, fields in reports if "val_accuracy" in fields]
     assert [fields["val_epoch"] for fields in ends] == [1, 2, 3]

@@ -63,13 +63,15 @@ function lineChart(opts, series) {
 }
 
 // The probe head (metrics.probe_head: val_loss, val_accuracy) is epoch 0 when the model has one. score: what
-// the history's val_accuracy holds ("accuracy"; a multi-label model's "mAP").
-function trainingCharts(history, probeHead, bestEpoch, score = "accuracy") {
-  if (!history || !history.length) return null;
+// the history's val_accuracy holds ("accuracy"; a multi-label model's "mAP"). live: the running epoch's step
+// losses (progress.step_losses), drawn before the epoch ends.
+function trainingCharts(history, probeHead, bestEpoch, score = "accuracy", live = []) {
+  history = history || [];
+  if (!history.length && !live.length) return null;
   const epochs = history.map((e) => e.epoch);
   const zero = probeHead && probeHead.val_loss !== undefined ? [{ epoch: 0, val_loss: probeHead.val_loss, val_accuracy: probeHead.val_accuracy }] : [];
   const validation = [...zero, ...history];
-  const steps = history.flatMap((e) => e.step_losses || []);
+  const steps = [...history.flatMap((e) => e.step_losses || []), ...live];
   const marker = bestEpoch === undefined || bestEpoch === null ? null : bestEpoch;
   const markerLabel = marker === null ? null : `Dashed line: the kept epoch (${marker}${marker === 0 ? ", the probe head" : ""}).`;
   const loss = [
@@ -79,7 +81,7 @@ function trainingCharts(history, probeHead, bestEpoch, score = "accuracy") {
   if (steps.length) {
     loss.push({ label: "train loss (per step)", color: "#7fa2f0", width: 1, showPoints: false, points: steps });
   }
-  return el("div", { class: "charts", id: "training-charts", "data-epochs": String(Math.max(...epochs)) },
+  return el("div", { class: "charts", id: "training-charts", "data-epochs": String(Math.max(0, ...epochs)) },
     lineChart({ title: "Loss", yLabel: "loss", marker, markerLabel }, loss),
     lineChart({ title: `Validation ${score}`, yLabel: score, percent: true, marker },
       [{ label: `val ${score}`, color: CHART_COLORS[2], points: validation.map((e) => [e.epoch, e.val_accuracy]) }]));

@@ -4,6 +4,7 @@
 
 let shownDeploymentFor = null;
 let shownResultsFor = null;  // the results are rebuilt only when they change (keeps focus, hover, opened cells)
+let shownLiveLosses = 0;  // step losses of the running epoch in the charts shown
 
 // What the model is: its collection (linked), every setting, and how to use it (Inference, curl, CLI, compare).
 function modelContext(model) {
@@ -113,10 +114,24 @@ function multiLabelResults(m) {
   ];
 }
 
-function results(model) {
+// The running epoch's step losses (progress reports carry them; once the epoch is in the history they are not
+// drawn twice).
+function liveStepLosses(model) {
+  const p = model.progress || {};
+  if (model.status !== "running" || !p.step_losses) return [];
+  const finished = (p.history || []).length;
+  return p.step_losses.filter(([x]) => x > finished);
+}
+
+function charts(model) {
   const m = model.metrics || {};
   const history = m.history || (model.progress || {}).history;
-  const parts = [trainingCharts(history, m.probe_head, m.best_epoch, m.mode === "multi" ? "mAP" : "accuracy")];
+  return trainingCharts(history, m.probe_head, m.best_epoch, m.mode === "multi" ? "mAP" : "accuracy", liveStepLosses(model));
+}
+
+function results(model) {
+  const m = model.metrics || {};
+  const parts = [el("div", { id: "charts-slot" }, ...[charts(model)].filter(Boolean))];
   if (m.mode === "multi" && m.per_label) parts.push(...multiLabelResults(m));
   if (m.accuracy !== undefined) {
     const facts = [
@@ -160,7 +175,11 @@ function renderDetail(model) {
   const resultsKey = JSON.stringify([model.id, model.status, history.length, model.artifacts]);
   if (resultsKey !== shownResultsFor) {
     shownResultsFor = resultsKey;
+    shownLiveLosses = liveStepLosses(model).length;
     document.getElementById("detail-results").replaceChildren(...modelContext(model), ...results(model).filter(Boolean));
+  } else if (liveStepLosses(model).length !== shownLiveLosses) {  // the running epoch moved: redraw the charts only
+    shownLiveLosses = liveStepLosses(model).length;
+    document.getElementById("charts-slot").replaceChildren(...[charts(model)].filter(Boolean));
   }
   const deployKey = `${model.id}:${model.status}`;
   if (typeof window.renderDeployment === "function" && shownDeploymentFor !== deployKey) {
