@@ -7,13 +7,26 @@ import logging
 import click
 
 from cvat_bridge import __version__
+from cvat_bridge.errors import DomainError
 from cvat_bridge.jobs.queue import QUEUES
 from cvat_bridge.masking import mask_url
 from cvat_bridge.services import get_services
 from cvat_bridge.settings import LOG_FORMAT
 
 
-@click.group()
+class _Commands(click.Group):
+    """The command group: a domain error raised by any command (cvat_bridge.errors: not found, conflict,
+    invalid, unavailable, upstream) is the user's message on stderr and exit status 1, as the API's
+    handlers make it an answer; anything else is a bug and shows its traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except DomainError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=_Commands)
 @click.version_option(__version__)
 def main() -> None:
     """Train image classifiers from zip folder trees and CVAT tags; put them back into CVAT."""

@@ -11,8 +11,6 @@ from tqdm import tqdm
 from cvat_bridge.cli import main
 from cvat_bridge.ingest.multilabel import MODES
 from cvat_bridge.ingest.store import (
-    CollectionNotFound,
-    ImportRefused,
     collection_to_dict,
     delete_collection,
     get_collection,
@@ -47,18 +45,15 @@ def import_command(zip_file: Path, name: str, val_ratio: float, seed: int, mode:
             bar.total = total
             bar.update(done - bar.n)
 
-        try:
-            collection = import_zip(
-                get_services(),
-                zip_file,
-                name=name,
-                val_ratio=val_ratio,
-                seed=seed,
-                progress=progress,
-                mode=mode,
-            )
-        except ImportRefused as exc:
-            raise click.ClickException(str(exc)) from None
+        collection = import_zip(
+            get_services(),
+            zip_file,
+            name=name,
+            val_ratio=val_ratio,
+            seed=seed,
+            progress=progress,
+            mode=mode,
+        )
     data = collection_to_dict(collection)
     click.echo(f"collection {data['id']}: {data['name']} v{data['version']}, {data['num_images']} images")
     _echo_counts(data)
@@ -87,20 +82,14 @@ def list_command(as_json: bool) -> None:
 @click.argument("collection_id", type=int)
 def show_command(collection_id: int) -> None:
     """Print one collection with its import report (JSON)."""
-    try:
-        click.echo(json.dumps(collection_to_dict(get_collection(get_services(), collection_id)), indent=2))
-    except CollectionNotFound as exc:
-        raise click.ClickException(str(exc)) from None
+    click.echo(json.dumps(collection_to_dict(get_collection(get_services(), collection_id)), indent=2))
 
 
 @collections.command("delete")
 @click.argument("collection_id", type=int)
 def delete_command(collection_id: int) -> None:
     """Delete a collection and its files."""
-    try:
-        delete_collection(get_services(), collection_id)
-    except CollectionNotFound as exc:
-        raise click.ClickException(str(exc)) from None
+    delete_collection(get_services(), collection_id)
     click.echo(f"deleted collection {collection_id}")
 
 

@@ -15,22 +15,13 @@ from tqdm import tqdm
 
 from cvat_bridge.cli import main
 from cvat_bridge.cli.collections import collections
-from cvat_bridge.cli.models import model_id_of
 from cvat_bridge.cvat import client as cvat_client
 from cvat_bridge.cvat.annotate import annotate_task
 from cvat_bridge.cvat.importer import import_from_cvat
-from cvat_bridge.errors import DomainError
 from cvat_bridge.ingest.multilabel import MODES, SINGLE
 from cvat_bridge.ingest.store import collection_to_dict
+from cvat_bridge.model_lookup import resolve_model
 from cvat_bridge.services import get_services
-
-
-@contextmanager
-def _user_errors() -> Iterator[None]:
-    try:
-        yield
-    except DomainError as exc:
-        raise click.ClickException(str(exc)) from None
 
 
 @contextmanager
@@ -57,7 +48,7 @@ def import_cvat(task_id: int | None, project_id: int | None, name: str, mode: st
     if (task_id is None) == (project_id is None):
         raise click.UsageError("give --task or --project")
     services = get_services()
-    with _user_errors(), cvat_client.connect(services.settings) as client, _progress_bar("importing") as bar:
+    with cvat_client.connect(services.settings) as client, _progress_bar("importing") as bar:
         collection = import_from_cvat(
             services, client, name=name, task_id=task_id, project_id=project_id, progress=bar, mode=mode
         )
@@ -85,7 +76,7 @@ def status_command() -> None:
 
 
 def _listing(fetch: Callable[[Any], list[dict[str, Any]]]) -> list[dict[str, Any]]:
-    with _user_errors(), cvat_client.connect(get_services().settings) as client:
+    with cvat_client.connect(get_services().settings) as client:
         return fetch(client)
 
 
@@ -134,8 +125,8 @@ def projects_command(as_json: bool) -> None:
 def annotate_command(model: str, task_id: int, threshold: float, overwrite: bool) -> None:
     """Tag a CVAT task's frames with a trained model (tags written with source "auto")."""
     services = get_services()
-    model_id = model_id_of(services, model)
-    with _user_errors(), cvat_client.connect(services.settings) as client, _progress_bar("tagging") as bar:
+    model_id = resolve_model(services, model)
+    with cvat_client.connect(services.settings) as client, _progress_bar("tagging") as bar:
         result = annotate_task(
             services,
             client,

@@ -7,9 +7,8 @@ from pathlib import Path
 import click
 
 from cvat_bridge.cli import main
-from cvat_bridge.cli.models import model_id_of
 from cvat_bridge.functions.render import VARIANTS, load_source, render_function
-from cvat_bridge.model_lookup import ModelNotFound, ModelNotReady
+from cvat_bridge.model_lookup import resolve_model
 from cvat_bridge.services import get_services
 
 
@@ -34,10 +33,7 @@ def export(model: str, folder: Path, variant: str) -> None:
     if folder.exists():
         raise click.UsageError(f"{folder} exists already; name a new folder")
     services = get_services()
-    try:
-        source = load_source(services, model_id_of(services, model))
-    except (ModelNotFound, ModelNotReady) as exc:
-        raise click.ClickException(str(exc)) from exc
+    source = load_source(services, resolve_model(services, model))
     render_function(source, folder, services.settings.inference_threads, variant)
     click.echo(f"wrote {source.function_name} to {folder}; deploy it into CVAT's Nuclio with:")
     click.echo(

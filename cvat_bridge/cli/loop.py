@@ -6,27 +6,15 @@ loop to move on; these commands record and read the loop's rows.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import click
 
 from cvat_bridge.cli import main
 from cvat_bridge.cli.display import echo_table
-from cvat_bridge.cli.models import model_id_of
-from cvat_bridge.cvat.client import CvatError
 from cvat_bridge.db import Loop
 from cvat_bridge.loops import steps, store
 from cvat_bridge.loops.strategies import STRATEGIES
+from cvat_bridge.model_lookup import resolve_model
 from cvat_bridge.services import Services, get_services
-
-
-@contextmanager
-def _user_errors() -> Iterator[None]:
-    try:
-        yield
-    except (CvatError, steps.LoopRequestError, store.LoopNotFound, store.LoopConflict) as exc:
-        raise click.ClickException(str(exc)) from None
 
 
 def _services() -> Services:
@@ -56,8 +44,7 @@ def loop() -> None:
 def start_command(model: str, **options: object) -> None:
     """Start a loop; its first round is queued at once."""
     services = _services()
-    with _user_errors():
-        created = steps.start_loop(services, model_id=model_id_of(services, model), **options)
+    created = steps.start_loop(services, model_id=resolve_model(services, model), **options)
     click.echo(f"loop {created.id} started; round 1 is queued")
     click.echo(
         f"webhook #{created.webhook_id} on CVAT project {created.project_id}"
@@ -78,8 +65,7 @@ def status_command(loop_id: int | None) -> None:
         ]
         echo_table(["id", "name", "model", "project", "strategy", "budget", "state"], rows)
         return
-    with _user_errors():
-        found: Loop = store.get_loop(services, loop_id)
+    found: Loop = store.get_loop(services, loop_id)
     click.echo(f"loop {found.id} {found.name}: {found.state}, model {found.model_id}, {found.strategy}")
     rows = [
         [
@@ -107,17 +93,16 @@ def status_command(loop_id: int | None) -> None:
 def round_command(loop_id: int, check: bool, retrain: bool) -> None:
     """Start the next round (or, with an option, move the current one on)."""
     services = _services()
-    with _user_errors():
-        found = store.get_loop(services, loop_id)
-        rounds = store.loop_rounds(services, loop_id)
-        if check or retrain:
-            if not rounds:
-                raise click.ClickException(f"loop {loop_id} has no round yet")
-            current = rounds[-1]
-            job = (steps.start_check if check else steps.start_retrain)(services, current.id)
-            click.echo(f"round {current.number}: job {job} queued")
-            return
-        row = steps.start_round(services, found)
+    found = store.get_loop(services, loop_id)
+    rounds = store.loop_rounds(services, loop_id)
+    if check or retrain:
+        if not rounds:
+            raise click.ClickException(f"loop {loop_id} has no round yet")
+        current = rounds[-1]
+        job = (steps.start_check if check else steps.start_retrain)(services, current.id)
+        click.echo(f"round {current.number}: job {job} queued")
+        return
+    row = steps.start_round(services, found)
     click.echo(f"round {row.number} of loop {loop_id} queued")
 
 
@@ -125,8 +110,7 @@ def round_command(loop_id: int, check: bool, retrain: bool) -> None:
 @click.argument("loop_id", type=int)
 def stop_command(loop_id: int) -> None:
     """Start no new round (one under way finishes its steps) and remove the loop's CVAT webhook."""
-    with _user_errors():
-        stopped = steps.stop_loop(_services(), loop_id)
+    stopped = steps.stop_loop(_services(), loop_id)
     click.echo(
         f"loop {loop_id} {stopped.state}" + (f": {stopped.webhook_note}" if stopped.webhook_note else "")
     )

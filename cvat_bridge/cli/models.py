@@ -9,11 +9,9 @@ from cvat_bridge.cli.display import echo_table, follow, print_epochs, print_metr
 from cvat_bridge.cli.train import run_and_follow
 from cvat_bridge.db import Model
 from cvat_bridge.jobs.store import TERMINAL_STATES
-from cvat_bridge.model_lookup import ModelNotFound, get_model, resolve_model
+from cvat_bridge.model_lookup import get_model, resolve_model
 from cvat_bridge.services import Services, get_services
 from cvat_bridge.training import (
-    ModelBusy,
-    ResumeRefused,
     cancel_training,
     delete_model,
     list_models,
@@ -23,20 +21,9 @@ from cvat_bridge.training import (
 MODEL = click.argument("model", metavar="MODEL")
 
 
-def model_id_of(services: Services, model: str) -> int:
-    """The id of MODEL (an id, or a name for its latest version); a click error for an unknown name."""
-    try:
-        return resolve_model(services, model)
-    except ModelNotFound as exc:
-        raise click.ClickException(str(exc)) from exc
-
-
 def find_model(services: Services, model: str) -> Model:
-    """The model of MODEL (an id, or a name for its latest version), or a click error saying none is."""
-    try:
-        return get_model(services, model_id_of(services, model))
-    except ModelNotFound as exc:
-        raise click.ClickException(str(exc)) from exc
+    """The model of MODEL (an id, or a name for its latest version); ModelNotFound says none is."""
+    return get_model(services, resolve_model(services, model))
 
 
 @main.group()
@@ -124,10 +111,7 @@ def resume(model: str) -> None:
     """Continue a cancelled or failed training from its last finished epoch (the same model version)."""
     services = get_services()
     found = find_model(services, model)
-    try:
-        requeue_training(services, found.id)
-    except ResumeRefused as exc:
-        raise click.ClickException(str(exc)) from exc
+    requeue_training(services, found.id)
     click.echo(f"model {found.id}: {found.name} v{found.version} resumes after its last finished epoch")
     run_and_follow(services, found.id)
 
@@ -141,8 +125,5 @@ def delete(model: str, yes: bool) -> None:
     found = find_model(services, model)
     if not yes:
         click.confirm(f"delete model {found.id} ({found.name} v{found.version}) and its files?", abort=True)
-    try:
-        delete_model(services, found.id)
-    except (ModelBusy, ModelNotFound) as exc:
-        raise click.ClickException(str(exc)) from exc
+    delete_model(services, found.id)
     click.echo(f"model {found.id} deleted")

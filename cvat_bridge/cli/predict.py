@@ -11,9 +11,8 @@ import click
 
 from cvat_bridge.cli import main
 from cvat_bridge.cli.display import format_table
-from cvat_bridge.cli.models import model_id_of
 from cvat_bridge.ingest.doctor import IMAGE_SUFFIXES
-from cvat_bridge.model_lookup import ModelNotFound, ModelNotReady
+from cvat_bridge.model_lookup import resolve_model
 from cvat_bridge.services import get_services
 from cvat_bridge.serving import BadImage, Prediction, get_predictor, read_images
 
@@ -46,10 +45,7 @@ def predict(
     unreadable images are reported on stderr and make the exit status 1.
     """
     services = get_services()
-    try:
-        predictor = get_predictor(services, model_id_of(services, model))
-    except (ModelNotFound, ModelNotReady) as exc:
-        raise click.ClickException(str(exc)) from exc
+    predictor = get_predictor(services, resolve_model(services, model))
     files, skipped = expand(images)
     results: list[tuple[Path, Prediction]] = []
     failed = 0

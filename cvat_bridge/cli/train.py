@@ -19,7 +19,7 @@ from cvat_bridge.db import Collection
 from cvat_bridge.jobs.runner import run_job
 from cvat_bridge.model_lookup import get_model
 from cvat_bridge.services import Services, get_services
-from cvat_bridge.training import TrainingRequestError, create_training, training_warnings
+from cvat_bridge.training import create_training, training_warnings
 from trainer.artifacts import CHECKPOINT
 from trainer.config import TrainSettings
 
@@ -73,16 +73,13 @@ def train(collection: str, architecture: str, name: str, **options: Any) -> None
     """
     services = get_services()
     settings = {key: value for key, value in options.items() if value is not None}
-    try:
-        model = create_training(
-            services,
-            name=name,
-            collection_id=_collection_id(services, collection),
-            architecture=architecture,
-            settings=settings,
-        )
-    except TrainingRequestError as exc:
-        raise click.ClickException(str(exc)) from exc
+    model = create_training(
+        services,
+        name=name,
+        collection_id=_collection_id(services, collection),
+        architecture=architecture,
+        settings=settings,
+    )
     click.echo(f"model {model.id}: {model.name} v{model.version} ({architecture}), job {model.job_id}")
     for warning in training_warnings(model):
         click.secho(f"warning: {warning}", fg="yellow", err=True)
