@@ -5,7 +5,6 @@ comparison all run there, and the round ends done, as with the embedded queue.""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -20,9 +19,10 @@ from cvat_bridge.db import Job
 from cvat_bridge.jobs.store import TERMINAL_STATES
 from cvat_bridge.loops import steps, store
 from cvat_bridge.services import Services, set_services
-from tests.conftest import API_TOKEN, make_settings
+from tests.conftest import make_settings
 from tests.cvat.conftest import frames
 from tests.helpers.models import train_tiny_model
+from tests.helpers.workers import start_worker, stop_worker
 from tests.loops.conftest import CLASSES
 from tests.standins.cvat import CvatStandin
 from tests.training.test_redis_workers import REDIS, _free_redis_db
@@ -47,29 +47,11 @@ def redis_bridge(
         )
         services = Services(settings)
         set_services(services)
-        env = {
-            **os.environ,
-            "CVAT_BRIDGE_DATA_DIR": str(settings.data_dir),
-            "CVAT_BRIDGE_DATABASE_URL": postgres_url,
-            "CVAT_BRIDGE_REDIS_URL": redis_url,
-            "CVAT_BRIDGE_API_TOKEN": API_TOKEN,
-            "CVAT_BRIDGE_CVAT_URL": cvat.url,
-            "CVAT_BRIDGE_CVAT_ACCESS_TOKEN": cvat.access_token,
-            "CVAT_BRIDGE_JOB_HEARTBEAT_SECONDS": "0.5",
-            "CVAT_BRIDGE_WEIGHTS_DOWNLOAD": "0",
-        }
-        log = (tmp_path / "worker.log").open("w")
-        worker = subprocess.Popen(
-            ["cvat-bridge", "worker"], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
+        worker = start_worker(settings, tmp_path / "worker.log")
         try:
             yield services, cvat, worker
         finally:
-            os.killpg(worker.pid, signal.SIGTERM)
-            try:
-                worker.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(worker.pid, signal.SIGKILL)
+            stop_worker(worker)
             Redis.from_url(redis_url).flushdb()
             services.jobs.close()
             services.db.dispose()

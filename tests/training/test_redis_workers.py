@@ -19,8 +19,9 @@ from redis import Redis
 from cvat_bridge.jobs.store import TERMINAL_STATES
 from cvat_bridge.services import Services, set_services
 from cvat_bridge.training import get_model, start_training
-from tests.conftest import API_TOKEN, make_settings
+from tests.conftest import make_settings
 from tests.helpers.models import TINY_SETTINGS, make_color_collection
+from tests.helpers.workers import start_worker, stop_worker
 
 REDIS = "redis://127.0.0.1:6379"
 pytestmark = pytest.mark.slow
@@ -42,37 +43,13 @@ def cluster(
     settings = make_settings(tmp_path / "data", database_url=postgres_url, redis_url=redis_url)
     services = Services(settings)
     set_services(services)
-    env = {
-        **os.environ,
-        "CVAT_BRIDGE_DATA_DIR": str(settings.data_dir),
-        "CVAT_BRIDGE_DATABASE_URL": postgres_url,
-        "CVAT_BRIDGE_REDIS_URL": redis_url,
-        "CVAT_BRIDGE_API_TOKEN": API_TOKEN,
-        "CVAT_BRIDGE_JOB_HEARTBEAT_SECONDS": "0.5",
-        "CVAT_BRIDGE_WEIGHTS_DOWNLOAD": "0",
-    }
     logs = [tmp_path / f"worker-{i}.log" for i in range(2)]
-    workers = [
-        subprocess.Popen(
-            ["cvat-bridge", "worker"],
-            env=env,
-            stdout=log.open("w"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        for log in logs
-    ]
+    workers = [start_worker(settings, log) for log in logs]
     try:
         yield services, workers, logs
     finally:
         for worker in workers:
-            if worker.poll() is None:
-                os.killpg(worker.pid, signal.SIGTERM)
-        for worker in workers:
-            try:
-                worker.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(worker.pid, signal.SIGKILL)
+            stop_worker(worker)
         Redis.from_url(redis_url).flushdb()
         services.jobs.close()
         services.db.dispose()

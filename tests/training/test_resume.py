@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,9 +14,10 @@ from redis import Redis
 from cvat_bridge.jobs.store import TERMINAL_STATES
 from cvat_bridge.services import Services, set_services
 from cvat_bridge.training import cancel_training, create_training, get_model, resume_training, start_training
-from tests.conftest import API_TOKEN, make_settings
+from tests.conftest import make_settings
 from tests.helpers.images import class_image, image_bytes
 from tests.helpers.models import TINY_SETTINGS, make_color_collection
+from tests.helpers.workers import start_worker, stop_worker
 from tests.training.test_api import wait_for
 
 # Short epochs (batch of 2 at 96 px), and enough of them that a cancel asked in epoch 2 lands before the
@@ -100,20 +98,8 @@ def test_resume_through_a_redis_worker(tmp_path: Path, postgres_url: str) -> Non
     settings = make_settings(tmp_path / "data", database_url=postgres_url, redis_url=REDIS_URL)
     services = Services(settings)
     set_services(services)
-    env = {
-        **os.environ,
-        "CVAT_BRIDGE_DATA_DIR": str(settings.data_dir),
-        "CVAT_BRIDGE_DATABASE_URL": postgres_url,
-        "CVAT_BRIDGE_REDIS_URL": REDIS_URL,
-        "CVAT_BRIDGE_API_TOKEN": API_TOKEN,
-    }
     log = tmp_path / "worker.log"
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "cvat_bridge", "worker"],
-        env=env,
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-    )
+    worker = start_worker(settings, log)
     try:
         collection_id = make_color_collection(services, per_class=10)
         model = start_training(
@@ -131,8 +117,7 @@ def test_resume_through_a_redis_worker(tmp_path: Path, postgres_url: str) -> Non
         assert final.job.status == "succeeded", (final.job.error, log.read_text())
         assert [entry["epoch"] for entry in final.metrics["history"]] == ALL_EPOCHS
     finally:
-        worker.terminate()
-        worker.wait(timeout=30)
+        stop_worker(worker)
         Redis.from_url(REDIS_URL).flushdb()
         services.db.dispose()
         set_services(None)
