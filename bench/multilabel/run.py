@@ -125,7 +125,7 @@ def bare_loop(data: TrainData, settings: TrainSettings, architecture: str) -> di
 
 
 def one_seed(args: argparse.Namespace, seed: int) -> dict[str, tuple[float, float, float]]:
-    """Each contender's (mAP, macro F1, micro F1) on one generated set, and the seconds each took."""
+    """Each contender's (mAP, macro F1, micro F1) on one generated set (printed with the seconds taken)."""
     settings = TrainSettings(
         epochs=args.epochs, image_size=SIZE, pretrained=args.pretrained, seed=seed, patience=0
     )

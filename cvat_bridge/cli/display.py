@@ -107,7 +107,7 @@ def _multi(metrics: dict[str, Any]) -> bool:
 
 def score_text(metrics: dict[str, Any]) -> str:
     """A trained model's validation score for a list: accuracy, or "mAP x%" (multi-label); "-" before."""
-    if metrics.get("map") is not None:
+    if _multi(metrics):
         return f"mAP {metrics['map']:.1%}"
     return f"{metrics['accuracy']:.1%}" if metrics.get("accuracy") is not None else "-"
 

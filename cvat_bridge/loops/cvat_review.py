@@ -135,7 +135,7 @@ def create_review_task(
     try:
         return review.id, _prefill(review, file_names, guesses)
     except CvatError as exc:
-        raise type(exc)(f"{exc} ({removed(client, review.id)[1]})") from None
+        raise without_review_task(client, review.id, exc)[1] from None
 
 
 def _prefill(review: Any, file_names: list[str], guesses: list[int | None]) -> int:
@@ -157,14 +157,15 @@ def _prefill(review: Any, file_names: list[str], guesses: list[int | None]) -> i
     return jobs[0].id
 
 
-def removed(client: Client, task_id: int) -> tuple[bool, str]:
-    """Remove a review task its round cannot use: whether it is gone, and what happened (for the round's
-    reason)."""
+def without_review_task(client: Client, task_id: int, error: CvatError) -> tuple[bool, CvatError]:
+    """Remove the review task of a round that failed with ``error``: whether the task is gone, and the error
+    to raise, saying what became of the task."""
     try:
         remove_task(client, task_id)
     except CvatError as exc:
-        return False, f"its review task {task_id} could not be removed ({exc}): delete it in CVAT"
-    return True, f"its review task {task_id} was removed from CVAT"
+        note = f"its review task {task_id} could not be removed ({exc}): delete it in CVAT"
+        return False, type(error)(f"{error} ({note})")
+    return True, type(error)(f"{error} (its review task {task_id} was removed from CVAT)")
 
 
 def remove_task(client: Client, task_id: int) -> None:

@@ -261,10 +261,10 @@ def run_round_job(ctx: JobContext) -> dict[str, Any]:
             except CvatError as exc:
                 if review_task_id is None:
                     raise
-                gone, note = cvat_review.removed(client, review_task_id)
+                gone, error = cvat_review.without_review_task(client, review_task_id, exc)
                 if gone:
                     store.record(services, row.id, review_task_id=None, review_job_id=None)
-                raise type(exc)(f"{exc} ({note})") from None
+                raise error from None
     except (CvatError, ModelNotFound, ModelNotReady) as exc:
         raise _failing(services, row.id, exc) from None
     fields = {

@@ -3,11 +3,15 @@ CVAT webhooks), a Nuclio dashboard stand-in and a CVAT stand-in that delivers we
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import pytest
+from sqlalchemy import select
 
+from cvat_bridge.db import Job
+from cvat_bridge.jobs.store import TERMINAL_STATES
 from cvat_bridge.services import Services, set_services
 from tests.conftest import LiveServer, standin_settings
 from tests.helpers.models import train_tiny_model
@@ -103,3 +107,21 @@ def seed_loop(services: Services) -> int:
         )
         session.flush()
         return loop.id
+
+
+def settled_jobs(
+    services: Services, kinds: Iterable[str], round_id: int | None = None, timeout: float = 60
+) -> list[Job]:
+    """The loop step jobs of these kinds (of one round, when given) once every one of them has ended."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with services.db.session() as session:
+            jobs = [
+                job
+                for job in session.scalars(select(Job).where(Job.kind.in_(list(kinds))))
+                if round_id is None or job.params["round_id"] == round_id
+            ]
+        if all(job.status in TERMINAL_STATES for job in jobs):
+            return jobs
+        assert time.monotonic() < deadline, [(job.kind, job.status) for job in jobs]
+        time.sleep(0.3)

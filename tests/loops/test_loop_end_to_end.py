@@ -16,7 +16,6 @@ import pytest
 from sqlalchemy import select
 
 from cvat_bridge.db import Job, Model
-from cvat_bridge.jobs.store import TERMINAL_STATES
 from cvat_bridge.loops import steps
 from cvat_bridge.loops.compare import accuracy, validation_images
 from cvat_bridge.loops.strategies import uncertainty
@@ -26,7 +25,7 @@ from cvat_bridge.serving import get_predictor
 from cvat_bridge.training import get_model
 from tests.conftest import API_TOKEN
 from tests.cvat.conftest import frames
-from tests.loops.conftest import CLASSES, LoopBridge
+from tests.loops.conftest import CLASSES, LoopBridge, settled_jobs
 from tests.standins.cvat import CvatStandin
 
 pytestmark = pytest.mark.slow
@@ -148,18 +147,6 @@ def trainings(bridge: LoopBridge) -> int:
         return len(session.scalars(select(Model).where(Model.name == "tiny")).all())
 
 
-def checks_settled(bridge: LoopBridge) -> None:
-    """Every review check queued so far (the poller's first ask) has run, so none can race a delivery."""
-    deadline = time.monotonic() + 60
-    while True:
-        with bridge.services.db.session() as session:
-            checks = session.scalars(select(Job).where(Job.kind == "loop_check")).all()
-            if all(job.status in TERMINAL_STATES for job in checks):
-                return
-        assert time.monotonic() < deadline, "a review check never finished"
-        time.sleep(0.3)
-
-
 def test_two_rounds(loop_bridge: LoopBridge, monkeypatch: pytest.MonkeyPatch) -> None:
     bridge, cvat = loop_bridge, loop_bridge.cvat
     # Only the poller's first ask per round: the completion below must be found by the webhook, not a poll.
@@ -222,7 +209,7 @@ def test_two_rounds(loop_bridge: LoopBridge, monkeypatch: pytest.MonkeyPatch) ->
 
     # The completion: CVAT's signed delivery starts the retraining; delivered twice: one retraining.
     before = trainings(bridge)
-    checks_settled(bridge)
+    settled_jobs(bridge.services, ["loop_check"])  # the poller's first ask ran: it cannot race a delivery
     review(bridge, round1, truth, source)
     completion = max(
         d

@@ -13,17 +13,14 @@ from pathlib import Path
 import httpx
 import pytest
 from redis import Redis
-from sqlalchemy import select
 
-from cvat_bridge.db import Job
-from cvat_bridge.jobs.store import TERMINAL_STATES
 from cvat_bridge.loops import steps, store
 from cvat_bridge.services import Services, set_services
 from tests.conftest import make_settings
 from tests.cvat.conftest import frames
 from tests.helpers.models import train_tiny_model
 from tests.helpers.workers import start_worker, stop_worker
-from tests.loops.conftest import CLASSES
+from tests.loops.conftest import CLASSES, settled_jobs
 from tests.standins.cvat import CvatStandin
 from tests.training.test_redis_workers import REDIS, _free_redis_db
 
@@ -67,21 +64,6 @@ def _until(services: Services, round_id: int, state: str, timeout: float = 240) 
         time.sleep(0.3)
 
 
-def _settled_steps(services: Services, round_id: int, timeout: float = 30) -> list[Job]:
-    """The round's step jobs once all have ended (the last one moves the round before it ends itself)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        with services.db.session() as session:
-            jobs = [
-                job
-                for job in session.scalars(select(Job).where(Job.kind.in_(LOOP_STEPS)))
-                if job.params["round_id"] == round_id  # round 2 is queued already
-            ]
-        if all(job.status in TERMINAL_STATES for job in jobs) or time.monotonic() > deadline:
-            return jobs
-        time.sleep(0.3)
-
-
 def test_a_round_runs_its_steps_in_a_redis_worker(redis_bridge) -> None:
     services, cvat, worker = redis_bridge
     model_id = train_tiny_model(services, classes=CLASSES, name="tiny", epochs=1)  # in this process
@@ -106,7 +88,7 @@ def test_a_round_runs_its_steps_in_a_redis_worker(redis_bridge) -> None:
     assert row.reviewed == 4 and row.compared_on and row.new_model_id is not None
     assert row.decision.startswith("not deployed") and row.deployed_model_id is None  # auto_deploy off
 
-    jobs = _settled_steps(services, row.id)
+    jobs = settled_jobs(services, LOOP_STEPS, row.id)  # round 2 is queued already: not these
     assert {job.kind for job in jobs} == set(LOOP_STEPS)
     assert all(job.status == "succeeded" for job in jobs), [(j.kind, j.status, j.error) for j in jobs]
     here = f":{os.getpid()}"

@@ -173,12 +173,13 @@ function renderDetail(model) {
   document.getElementById("cancel-button").hidden = !["queued", "running"].includes(model.status);
   const history = (model.metrics || {}).history || (model.progress || {}).history || [];
   const resultsKey = JSON.stringify([model.id, model.status, history.length, model.artifacts]);
+  const liveLosses = liveStepLosses(model).length;
   if (resultsKey !== shownResultsFor) {
     shownResultsFor = resultsKey;
-    shownLiveLosses = liveStepLosses(model).length;
+    shownLiveLosses = liveLosses;
     document.getElementById("detail-results").replaceChildren(...modelContext(model), ...results(model).filter(Boolean));
-  } else if (liveStepLosses(model).length !== shownLiveLosses) {  // the running epoch moved: redraw the charts only
-    shownLiveLosses = liveStepLosses(model).length;
+  } else if (liveLosses !== shownLiveLosses) {  // the running epoch moved: redraw the charts only
+    shownLiveLosses = liveLosses;
     document.getElementById("charts-slot").replaceChildren(...[charts(model)].filter(Boolean));
   }
   const deployKey = `${model.id}:${model.status}`;
