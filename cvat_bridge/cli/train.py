@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import logging
 import threading
-import types
-import typing
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any
 
 import click
 from pydantic import BaseModel
@@ -19,6 +17,7 @@ from cvat_bridge.db import Collection
 from cvat_bridge.jobs.runner import run_job
 from cvat_bridge.model_lookup import get_model
 from cvat_bridge.services import Services, get_services
+from cvat_bridge.setting_fields import setting_fields
 from cvat_bridge.training import create_training, training_warnings
 from trainer.artifacts import CHECKPOINT
 from trainer.config import TrainSettings
@@ -32,32 +31,23 @@ def settings_options(settings: type[BaseModel]) -> Callable[[Callable], Callable
     the description (and default) as help. An option not given is left out, so the settings' default holds."""
 
     def decorate(command: Callable) -> Callable:
-        for name, field in reversed(settings.model_fields.items()):
-            flag = "--" + name.replace("_", "-")
-            kind = _base_type(field.annotation)
+        for field in reversed(setting_fields(settings)):
+            flag = "--" + field.name.replace("_", "-")
             default = field.default
-            if kind is bool:
+            if field.kind is bool:
                 default = flag if default else f"--no-{flag[2:]}"
-            help_text = field.description or name.replace("_", " ")
+            help_text = field.description or field.label
             help_text += f" (default: {default})" if default is not None else ""
-            if kind is bool:
-                option = click.option(f"{flag}/--no-{flag[2:]}", name, default=None, help=help_text)
-            elif typing.get_origin(kind) is Literal:
-                option = click.option(flag, name, type=click.Choice(typing.get_args(kind)), help=help_text)
+            if field.kind is bool:
+                option = click.option(f"{flag}/--no-{flag[2:]}", field.name, default=None, help=help_text)
+            elif field.choices:
+                option = click.option(flag, field.name, type=click.Choice(field.choices), help=help_text)
             else:
-                option = click.option(flag, name, type=kind, help=help_text)
+                option = click.option(flag, field.name, type=field.kind, help=help_text)
             command = option(command)
         return command
 
     return decorate
-
-
-def _base_type(annotation: Any) -> Any:
-    """int for `int | None`; the annotation itself otherwise."""
-    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
-        (kind,) = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
-        return kind
-    return annotation
 
 
 @main.command()

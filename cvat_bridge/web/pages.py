@@ -11,6 +11,8 @@ from fastapi.templating import Jinja2Templates
 
 from cvat_bridge import __version__
 from cvat_bridge.limits import MAX_NAME_LENGTH
+from cvat_bridge.setting_fields import setting_fields
+from trainer.config import TrainSettings
 
 WEB_DIR = Path(__file__).parent
 templates = Jinja2Templates(directory=WEB_DIR / "templates")
@@ -28,6 +30,9 @@ LINKED_PAGES = {
     "/collections/{collection_id}": ("collection.html", "Collections"),  # its images, report files
     "/compare": ("compare.html", "Models"),  # two models side by side
 }
+
+# The Train page's advanced settings: every TrainSettings field, with its default, bounds and description.
+TRAIN_SETTINGS = setting_fields(TrainSettings)
 
 
 def mount_pages(app: FastAPI) -> None:
@@ -53,7 +58,13 @@ def _page(template: str, title: str):
         return templates.TemplateResponse(
             request,
             template,
-            {"title": title, "nav": nav, "version": __version__, "max_name_length": MAX_NAME_LENGTH},
+            {
+                "title": title,
+                "nav": nav,
+                "version": __version__,
+                "max_name_length": MAX_NAME_LENGTH,
+                "train_settings": TRAIN_SETTINGS,
+            },
         )
 
     return render

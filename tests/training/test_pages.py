@@ -36,11 +36,12 @@ def test_train_page_to_models_page(page: Page, services: Services) -> None:
     page.fill("#model-name", "from-the-browser")
     page.locator("#advanced summary").click()
     page.fill("#s-epochs", "2")
-    page.fill("#s-batch", "8")
-    page.fill("#s-size", "32")
+    page.fill("#s-batch-size", "8")
+    page.fill("#s-image-size", "32")
     page.select_option("#s-augmentation", "none")
     page.uncheck("#s-pretrained")
     page.check("#s-int8")
+    page.select_option("#s-flips", "off")
     page.click("#train-button")
 
     page.wait_for_url(re.compile(r"/models#\d+$"))
@@ -48,7 +49,9 @@ def test_train_page_to_models_page(page: Page, services: Services) -> None:
     row = page.locator(f"#models-table tbody tr[data-id='{model_id}']")
     expect(row).to_contain_text("from-the-browser v1")
     expect(page.locator("#detail-status")).to_have_text("succeeded", timeout=240_000)
-    metrics = get_model(services, model_id).metrics
+    model = get_model(services, model_id)
+    assert (model.settings["flips"], model.settings["epochs"], model.settings["image_size"]) == ("off", 2, 32)
+    metrics = model.metrics
     expect(page.locator("#detail-metrics")).to_contain_text(
         f"({metrics['correct']}/{metrics['total']} correct)"
     )

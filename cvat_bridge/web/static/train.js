@@ -31,7 +31,7 @@ function selectArchitecture(name) {
     a.recipe ? el("p", {}, el("a", { href: a.recipe, target: "_blank", rel: "noopener" }, "Training recipe")) : null,
   );
   box.hidden = false;
-  document.getElementById("s-size").placeholder = `native (${a.native_size})`;
+  document.getElementById("s-image-size").placeholder = `native (${a.native_size})`;
 }
 
 // The catalogue is one radio group (one tab stop; arrow keys move the choice; Space does not scroll).
