@@ -422,6 +422,7 @@ def _finalise(run: _Run, best: dict[str, Any], history: list[dict[str, Any]]) ->
     """The best epoch's weights (BatchNorm statistics re-estimated where that helps on train), metrics on
     val (and test), plots, the ONNX export checked against torch, and the int8 copy when asked."""
     model, data, out_dir, device = run.model, run.data, run.out_dir, run.device
+    run.step.progress.kept(best["epoch"])
     model.load_state_dict(
         torch.load(out_dir / artifacts.WEIGHTS, map_location=device.device, weights_only=True)
     )
@@ -659,15 +660,15 @@ def _workload(settings: TrainSettings, data: TrainData, steps: int) -> Workload:
         from trainer.quantize import CALIBRATION_IMAGES
 
         images_after["quantizing"] = min(CALIBRATION_IMAGES, len(data.train)) + len(data.val)
-    steps_after = {}
+    steps_per_kept_epoch = {}
     if data.mode == MULTI and settings.threshold is None and settings.threshold_folds:
-        # Each fold model trains on (folds - 1) / folds of the images, for at most every epoch.
+        # Each fold model trains on (folds - 1) / folds of the images, for the epochs the run keeps.
         folds = settings.threshold_folds
-        steps_after[CHOOSING_THRESHOLDS] = (folds - 1) * settings.epochs * steps
+        steps_per_kept_epoch[CHOOSING_THRESHOLDS] = (folds - 1) * steps
         images_after[CHOOSING_THRESHOLDS] = len(data.train) + folds * images_after.get(RECALIBRATING, 0)
     score = "mAP" if data.mode == MULTI else "accuracy"
     return Workload(
-        settings.epochs, steps, settings.batch_size, len(data.val), images_after, steps_after, score
+        settings.epochs, steps, settings.batch_size, len(data.val), images_after, steps_per_kept_epoch, score
     )
 
 

@@ -34,7 +34,9 @@ class Workload:
     batch_size: int
     val_images: int
     images_after: dict[str, int]  # finish phase -> images it passes through the model (absent: skipped)
-    steps_after: dict[str, int] = field(default_factory=dict)  # finish phase -> training steps it takes
+    # finish phase -> training steps it takes per epoch the run keeps (the cross-fit's fold models train for
+    # the kept epochs: every epoch until training ends, then the kept epoch's number)
+    steps_per_kept_epoch: dict[str, int] = field(default_factory=dict)
     score: str = "accuracy"  # what val_accuracy holds: accuracy, or a multi-label run's mAP
 
 
@@ -50,6 +52,12 @@ class Progress:
         self._first_step: float | None = None  # seconds of the run's first step (it starts the loader)
         self._epoch_extra = 0.0  # per epoch, after its validation pass (weights, checkpoint, history)
         self._epoch_started = self._validation_started = self._validated = 0.0
+        self._kept_epochs = workload.epochs
+
+    def kept(self, epoch: int) -> None:
+        """Training ended, keeping `epoch`'s weights (0: the probe head): what retrains for the kept epochs
+        is estimated with that many from now on."""
+        self._kept_epochs = epoch
 
     def examined(self, seconds: float, images: int) -> None:
         """A no-gradient pass over `images` took `seconds` (the train-image examination)."""
@@ -172,8 +180,8 @@ class Progress:
         work = self._work
         return sum(
             work.images_after.get(name, 0) * image_seconds
-            + work.steps_after.get(name, 0) * (step_seconds or 0.0)
+            + work.steps_per_kept_epoch.get(name, 0) * self._kept_epochs * (step_seconds or 0.0)
             + FIXED_SECONDS.get(name, 0.0)
             for name in phases
-            if name in work.images_after or name in work.steps_after
+            if name in work.images_after or name in work.steps_per_kept_epoch
         )

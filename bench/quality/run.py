@@ -1,6 +1,6 @@
 """Quality suite: the service's default training against a bare reference loop, on varied datasets.
 
-    pip install -e '.[lite]' scikit-learn
+    pip install -e '.[lite]' scikit-learn    # scikit-learn: the digits case; its scipy: the intervals
     python bench/quality/run.py [--cases photos digits ...] [--seeds 0 1 2] [--jobs 2]
                                 [--service '{"augmentation": "none"}']   # a variant of the defaults
 
@@ -26,6 +26,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import scipy.stats
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -62,6 +63,7 @@ def one_run(task: tuple[str, int, str, dict[str, Any], Path, int]) -> tuple[str,
     else:
         row = bare_loop(case, data, seed, flips=contender == "bare")
     row["seconds"] = time.monotonic() - start
+    row["seed"] = seed
     return name, seed, contender, row
 
 
@@ -107,9 +109,10 @@ def main() -> None:
 
 
 def print_table(cases: list[str], contenders: list[str], rows: dict) -> None:
-    """Markdown: mean accuracy (macro F1) per case and contender, and the verdict."""
-    print("\n| case | " + " | ".join(contenders) + " | service >= best bare |")
-    print("|---" * (len(contenders) + 2) + "|")
+    """Markdown: mean accuracy (macro F1) per case and contender, the verdict, and the paired difference per
+    seed between the service and the better bare loop (mean, 95% t-interval: how far seeds alone move it)."""
+    print("\n| case | " + " | ".join(contenders) + " | service >= best bare | service - best bare, paired |")
+    print("|---" * (len(contenders) + 3) + "|")
     for name in cases:
         means = {
             contender: (
@@ -119,9 +122,28 @@ def print_table(cases: list[str], contenders: list[str], rows: dict) -> None:
             for contender in contenders
         }
         cells = [f"{acc:.4f} ({f1:.4f})" for acc, f1 in means.values()]
-        bare = [acc for contender, (acc, _) in means.items() if contender != "service"]
-        verdict = "yes" if "service" in means and bare and means["service"][0] >= max(bare) else "no"
-        print(f"| {name} | " + " | ".join(cells) + f" | {verdict if bare else '-'} |")
+        bare = {contender: acc for contender, (acc, _) in means.items() if contender != "service"}
+        if "service" not in means or not bare:
+            print(f"| {name} | " + " | ".join(cells) + " | - | - |")
+            continue
+        verdict = "yes" if means["service"][0] >= max(bare.values()) else "no"
+        best_bare = max(bare, key=bare.__getitem__)
+        paired = paired_difference(rows[name, "service"], rows[name, best_bare])
+        print(f"| {name} | " + " | ".join(cells) + f" | {verdict} | {paired} |")
+
+
+def paired_difference(service: list[dict[str, Any]], bare: list[dict[str, Any]]) -> str:
+    """Accuracy points, service minus bare on the same seeds: mean and 95% t-interval (n >= 2)."""
+    by_seed = {row["seed"]: row["accuracy"] for row in bare}
+    differences = [
+        100 * (row["accuracy"] - by_seed[row["seed"]]) for row in service if row["seed"] in by_seed
+    ]
+    if len(differences) < 2:
+        return "-"
+    mean = statistics.mean(differences)
+    half_width = scipy.stats.t.ppf(0.975, len(differences) - 1) * statistics.stdev(differences)
+    half_width /= len(differences) ** 0.5
+    return f"{mean:+.2f} [{mean - half_width:+.2f}, {mean + half_width:+.2f}] over {len(differences)} seeds"
 
 
 if __name__ == "__main__":
