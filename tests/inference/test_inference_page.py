@@ -67,3 +67,30 @@ def test_an_unreadable_file_among_good_ones_gets_its_own_error(
     page.get_by_label("Model").select_option("")
     expect(cards).to_have_count(0)
     expect(page.locator("#results-title")).to_be_hidden()
+
+
+def test_many_images_are_classified_a_few_at_a_time_and_keep_their_order(
+    trained: Trained, page: Page, tmp_path: Path
+) -> None:
+    images = sample_images(trained.classes, per_class=3)[:9]
+    for name, data in images:
+        (tmp_path / name).write_bytes(data)
+    expected = [trained.classes[p.argmax()] for p in torch_probabilities(trained.model_dir, images)]
+    events: list[str] = []  # the predict requests as the browser sent and finished them
+    predict = re.compile(r"/api/models/\d+/predict$")
+    page.on("request", lambda request: predict.search(request.url) and events.append("sent"))
+    page.on("requestfinished", lambda request: predict.search(request.url) and events.append("done"))
+    page.goto(f"/inference?model={trained.model_id}")
+    expect(page.get_by_label("Model")).to_have_value(str(trained.model_id))
+    page.get_by_label("Images").set_input_files([str(tmp_path / name) for name, _ in images])
+    page.get_by_role("button", name="Run Inference").click()
+
+    cards = page.locator("figure.result")
+    expect(cards).to_have_count(9)
+    expect(page.locator("#results-progress")).to_be_hidden()
+    expect(page.get_by_role("button", name="Run Inference")).to_be_enabled()
+    assert cards.locator(".predicted-label").all_inner_texts() == expected  # upload order
+    assert [card.get_by_role("img").get_attribute("alt") for card in cards.all()] == [n for n, _ in images]
+    assert events.count("sent") == 9
+    in_flight = [events[: i + 1].count("sent") - events[: i + 1].count("done") for i in range(len(events))]
+    assert max(in_flight) == 4  # never one at a time, never all nine at once

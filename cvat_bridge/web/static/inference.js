@@ -58,25 +58,49 @@ async function predictOne(modelId, file) {
   }
 }
 
+// A few requests at once (the server predicts them in parallel threads); each result takes its file's place
+// as soon as it is in, so the first images show while the others are still being classified.
+const PARALLEL_REQUESTS = 4;
+let currentRun = 0; // a newer run, or another model chosen, drops what an older run still answers
+
 async function runInference(event) {
   event.preventDefault();
   const select = document.getElementById("model-select");
+  const modelId = select.value;
   const files = Array.from(document.getElementById("image-input").files);
   const button = document.getElementById("run-button");
+  const progress = document.getElementById("results-progress");
+  const run = ++currentRun;
   button.disabled = true;
   flash("");
-  clearResults();
-  const cards = [];
-  for (const file of files) cards.push(await predictOne(select.value, file));
   document.getElementById("results-title").textContent = `Results of ${select.selectedOptions[0].textContent}`;
   document.getElementById("results-title").hidden = false;
-  document.getElementById("results").replaceChildren(...cards);
+  const slots = files.map((file) => el("figure", { class: "card result-pending" },
+    el("figcaption", {}, el("div", { class: "muted" }, file.name), el("p", { class: "muted" }, "Classifying…"))));
+  document.getElementById("results").replaceChildren(...slots);
+  let next = 0;
+  let done = 0;
+  progress.hidden = false;
+  progress.textContent = `0 of ${files.length} classified`;
+  async function worker() {
+    while (next < files.length && run === currentRun) {
+      const index = next++;
+      const card = await predictOne(modelId, files[index]);
+      if (run !== currentRun) return;
+      slots[index].replaceWith(card);
+      progress.textContent = `${++done} of ${files.length} classified`;
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(PARALLEL_REQUESTS, files.length) }, worker));
+  if (run === currentRun) progress.hidden = true;
   button.disabled = false;
 }
 
 // Results belong to the model that gave them: changing the model clears them.
 function clearResults() {
+  currentRun++;
   document.getElementById("results-title").hidden = true;
+  document.getElementById("results-progress").hidden = true;
   document.getElementById("results").replaceChildren();
 }
 
