@@ -40,11 +40,9 @@ def test_run_inference_shows_image_class_and_confidence(trained: Trained, page: 
 def test_an_unreadable_file_among_good_ones_gets_its_own_error(
     trained: Trained, page: Page, tmp_path: Path
 ) -> None:
-    images = sample_images(trained.classes, per_class=1)[:2]
-    for name, data in images:
-        (tmp_path / name).write_bytes(data)
+    first, second = _written(sample_images(trained.classes, per_class=1)[:2], tmp_path)
     (tmp_path / "notes.txt").write_text("not an image")
-    files = [str(tmp_path / images[0][0]), str(tmp_path / "notes.txt"), str(tmp_path / images[1][0])]
+    files = [first, str(tmp_path / "notes.txt"), second]
     page.goto(f"/inference?model={trained.model_id}")
     expect(page.get_by_label("Model")).to_have_value(str(trained.model_id))
     model_text = page.locator("#model-select option:checked").inner_text()
@@ -73,8 +71,7 @@ def test_many_images_are_classified_a_few_at_a_time_and_keep_their_order(
     trained: Trained, page: Page, tmp_path: Path
 ) -> None:
     images = sample_images(trained.classes, per_class=3)[:9]
-    for name, data in images:
-        (tmp_path / name).write_bytes(data)
+    files = _written(images, tmp_path)
     expected = [trained.classes[p.argmax()] for p in torch_probabilities(trained.model_dir, images)]
     events: list[str] = []  # the predict requests as the browser sent and finished them
     predict = re.compile(r"/api/models/\d+/predict$")
@@ -82,7 +79,7 @@ def test_many_images_are_classified_a_few_at_a_time_and_keep_their_order(
     page.on("requestfinished", lambda request: predict.search(request.url) and events.append("done"))
     page.goto(f"/inference?model={trained.model_id}")
     expect(page.get_by_label("Model")).to_have_value(str(trained.model_id))
-    page.get_by_label("Images").set_input_files([str(tmp_path / name) for name, _ in images])
+    page.get_by_label("Images").set_input_files(files)
     page.get_by_role("button", name="Run Inference").click()
 
     cards = page.locator("figure.result")
@@ -94,3 +91,10 @@ def test_many_images_are_classified_a_few_at_a_time_and_keep_their_order(
     assert events.count("sent") == 9
     in_flight = [events[: i + 1].count("sent") - events[: i + 1].count("done") for i in range(len(events))]
     assert max(in_flight) == 4  # never one at a time, never all nine at once
+
+
+def _written(images: list[tuple[str, bytes]], folder: Path) -> list[str]:
+    """The images as files in folder; their paths, in order."""
+    for name, data in images:
+        (folder / name).write_bytes(data)
+    return [str(folder / name) for name, _ in images]
