@@ -4,6 +4,7 @@ upgraded at start and keeps its rows; the newest revision is exactly what the mo
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from pathlib import Path
 
 import pytest
@@ -152,3 +153,37 @@ def test_a_second_start_changes_nothing(tmp_path: Path) -> None:
     Database(url).dispose()
     assert _revision(url) == HEAD
     assert (tmp_path / "data" / "cvat-bridge.sqlite3").stat().st_mtime_ns == before
+
+
+def test_an_upgrade_that_fails_halfway_leaves_the_database_as_it_was(
+    database_url: str | None, tmp_path: Path
+) -> None:
+    """Revisions 0002 and 0003 apply, then 0004 adds its first column and fails: nothing of the three stays
+    (SQLite included, whose driver ran DDL outside the transaction), the rows are there, and the next start
+    with working revisions upgrades it."""
+    url = _url(database_url, tmp_path)
+    _database_at_first_revision(url, tmp_path)
+    scripts = tmp_path / "revisions"
+    shutil.copytree(migrations.HERE, scripts, ignore=shutil.ignore_patterns("__pycache__"))
+    broken = scripts / "versions" / "0004_multilabel.py"
+    broken.write_text(
+        broken.read_text().replace(
+            '    with op.batch_alter_table("images"',
+            '    raise RuntimeError("the machine went down")\n    with op.batch_alter_table("images"',
+            1,
+        )
+    )
+    engine = create_engine(url)
+    with pytest.raises(RuntimeError, match="the machine went down"):
+        migrations.upgrade(engine, scripts=scripts)
+    with engine.connect() as connection:
+        schema = inspect(connection)
+        assert "loops" not in schema.get_table_names()  # 0003's table
+        assert "claim_token" not in {column["name"] for column in schema.get_columns("jobs")}  # 0002's
+        assert "mode" not in {column["name"] for column in schema.get_columns("collections")}  # 0004's first
+        assert connection.execute(text("SELECT name FROM collections")).scalars().all() == ["fabrics"]
+    engine.dispose()
+    assert _revision(url) == "0001_initial"
+
+    Database(url).dispose()
+    assert _revision(url) == HEAD
