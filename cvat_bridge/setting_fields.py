@@ -22,6 +22,7 @@ class SettingField:
     description: str
     minimum: float | None
     maximum: float | None
+    mode: str | None  # "classification" or "multi": the one mode it applies to; None: every mode
 
     @property
     def widget(self) -> str:
@@ -52,6 +53,7 @@ def setting_fields(settings: type[BaseModel]) -> list[SettingField]:
                 description=field.description or "",
                 minimum=_bound(field.metadata, ("ge", "gt")),
                 maximum=_bound(field.metadata, ("le", "lt")),
+                mode=extra.get("mode") if isinstance(extra := field.json_schema_extra, dict) else None,
             )
         )
     return fields

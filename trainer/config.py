@@ -8,7 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class TrainSettings(BaseModel):
-    """What a user may tune. Unknown keys are refused (a typo must not silently train with defaults)."""
+    """What a user may tune. Unknown keys are refused (a typo must not silently train with defaults). A field
+    with a "mode" in its schema extra applies to that mode only (the Train page shows it for that mode)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -82,11 +83,13 @@ class TrainSettings(BaseModel):
     int8: bool = Field(
         False,
         title="Also export an int8 model",
+        json_schema_extra={"mode": "classification"},
         description="also export model.int8.onnx (calibrated on train images), served on a CPU",
     )
     threshold: float | None = Field(
         None,
         title="Multi-label threshold",
+        json_schema_extra={"mode": "multi"},
         gt=0,
         lt=1,
         description="multi-label: one decision threshold for every label; default: per label, chosen on the "
@@ -95,6 +98,7 @@ class TrainSettings(BaseModel):
     threshold_folds: int = Field(
         3,
         title="Multi-label threshold folds",
+        json_schema_extra={"mode": "multi"},
         ge=0,
         le=10,
         description="multi-label: per-label thresholds are chosen on cross-fitted train predictions (this "

@@ -30,7 +30,13 @@ def test_multilabel_on_the_train_models_and_inference_pages(
     expect(page.locator("#collection-select option")).to_have_text(
         ["single-colours v1 (12 images, 3 classes)"]
     )
+    page.locator("#advanced summary").click()
+    expect(page.locator("#s-threshold-folds")).to_be_hidden()  # multi-label settings: in that mode only
+    expect(page.locator("#s-int8")).to_be_visible()
     page.select_option("#mode-select", "multi")
+    expect(page.locator("#s-threshold-folds")).to_be_visible()
+    expect(page.locator("#s-threshold-folds")).to_have_value("3")
+    expect(page.locator("#s-int8")).to_be_hidden()
     expect(page.locator("#collection-select option")).to_have_count(1)
     expect(page.locator("#collection-select option")).to_contain_text("ml-pages-data v1")
 

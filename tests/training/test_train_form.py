@@ -13,19 +13,26 @@ from trainer.config import TrainSettings
 
 
 class _SettingInputs(HTMLParser):
-    """The page's elements with a data-setting attribute, and each select's options."""
+    """The page's elements with a data-setting attribute, each select's options and each setting's mode (the
+    data-mode of the box around it)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.inputs: dict[str, dict[str, str | None]] = {}
         self.options: dict[str, list[dict[str, str | None]]] = {}
+        self.modes: dict[str, str] = {}  # setting -> the one mode it is shown in
         self._select: str | None = None
+        self._mode: str | None = None
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         attributes = dict(attrs)
+        if tag == "div":
+            self._mode = attributes.get("data-mode")
         if "data-setting" in attributes:
             name = str(attributes["data-setting"])
             self.inputs[name] = {"tag": tag, **attributes}
+            if self._mode:
+                self.modes[name] = self._mode
             self._select = name if tag == "select" else None
         elif tag == "option" and self._select:
             self.options.setdefault(self._select, []).append(attributes)
@@ -47,6 +54,7 @@ def test_train_page_offers_every_setting_with_its_default(client: TestClient) ->
     assert float(str(page.inputs["learning_rate"]["value"])) == defaults.learning_rate
     assert page.inputs["learning_rate"]["step"] == "any"
     assert "value" not in page.inputs["image_size"]  # None: the architecture's size, left to the trainer
+    assert page.modes == {"threshold": "multi", "threshold_folds": "multi", "int8": "classification"}
     for name, element in page.inputs.items():
         default = getattr(defaults, name)
         if element["tag"] == "select":

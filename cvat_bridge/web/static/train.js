@@ -78,9 +78,16 @@ async function loadCollections() {
   if (!collections.length) flash(`No ${multi ? "multi-label " : ""}collection yet: upload one on the Collections page first.`, "info");
 }
 
+// Settings of one mode only (multi-label thresholds, int8) show in that mode, and only then are sent.
+function showModeSettings() {
+  const mode = document.getElementById("mode-select").value;
+  for (const box of document.querySelectorAll(".settings [data-mode]")) box.hidden = box.dataset.mode !== mode;
+}
+
 function readSettings() {
   const settings = {};
   for (const input of document.querySelectorAll("[data-setting]")) {
+    if (input.closest("[hidden]")) continue;
     const key = input.dataset.setting;
     if (input.type === "checkbox") settings[key] = input.checked;
     else if (input.value === "") continue;
@@ -111,7 +118,11 @@ async function startTraining(event) {
 
 document.addEventListener("DOMContentLoaded", () => {
   document.getElementById("train-form").addEventListener("submit", startTraining);
-  document.getElementById("mode-select").addEventListener("change", () => loadCollections().catch((e) => flash(e.message)));
+  document.getElementById("mode-select").addEventListener("change", () => {
+    showModeSettings();
+    loadCollections().catch((e) => flash(e.message));
+  });
+  showModeSettings();
   document.getElementById("s-pretrained").addEventListener("change", showWeightsNote);
   loadArchitectures().catch((e) => flash(e.message));
   loadCollections().catch((e) => flash(e.message));
