@@ -14,7 +14,7 @@ import torch
 
 from tests.helpers.models import TINY_SETTINGS
 from tests.helpers.multilabel import blocks_train_data
-from tests.training.test_distributed import GroupNormResNet18
+from tests.training.test_distributed import GroupNormResNet18, weights_apart
 from trainer import artifacts
 from trainer.catalogue import get_architecture
 from trainer.config import TrainSettings
@@ -24,6 +24,10 @@ from trainer.engine import fine_tune
 pytestmark = pytest.mark.slow
 SETTINGS = {**TINY_SETTINGS, "epochs": 3, "threshold_folds": 2}
 CROSS_FITTED = "per label, max F1 on cross-fitted train predictions (2 folds), bagged"
+# The mAP of 18 val images jumps when the order of float sums swaps two near-tied scores (seen on one machine:
+# 0.7010 vs 0.7048 with the weights 2e-4 apart), so it is held to about one swapped pair; the losses and the
+# weights pin the computation itself.
+MAP_TOLERANCE = 0.02
 
 
 class Stopped(Exception):
@@ -70,8 +74,9 @@ def test_two_processes_compute_what_one_computes(tmp_path: Path) -> None:
     for a, b in zip(one.history, two.history, strict=True):  # see the single-label test: float sums
         assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-3)
         assert b["val_loss"] == pytest.approx(a["val_loss"], rel=1e-3)
-        assert b["val_accuracy"] == pytest.approx(a["val_accuracy"], abs=1e-3)  # mAP
-    assert two.metrics["map"] == pytest.approx(one.metrics["map"], abs=1e-3)
+        assert b["val_accuracy"] == pytest.approx(a["val_accuracy"], abs=MAP_TOLERANCE)  # mAP
+    assert weights_apart(tmp_path / "one", tmp_path / "two") <= 1e-3
+    assert two.metrics["map"] == pytest.approx(one.metrics["map"], abs=MAP_TOLERANCE)
     assert two.metrics["thresholds"]["source"] == CROSS_FITTED
     thresholds = [run.metrics["thresholds"]["values"] for run in (one, two)]
     assert thresholds[1] == pytest.approx(thresholds[0], abs=1e-3)

@@ -188,9 +188,7 @@ def test_without_batch_statistics_two_processes_compute_what_one_computes(tmp_pa
     for a, b in zip(one.history, two.history, strict=True):
         assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-3)
         assert b["val_loss"] == pytest.approx(a["val_loss"], rel=1e-3)
-    weights = [torch.load(tmp_path / run / artifacts.WEIGHTS, weights_only=True) for run in ("one", "two")]
-    difference = sum(float((weights[0][k] - weights[1][k]).float().norm() ** 2) for k in weights[0]) ** 0.5
-    assert difference <= 1e-3 * sum(float(w.float().norm() ** 2) for w in weights[0].values()) ** 0.5
+    assert weights_apart(tmp_path / "one", tmp_path / "two") <= 1e-3
     assert two.metrics["total"] == 15 and two.metrics["confusion_matrix"] == one.metrics["confusion_matrix"]
 
 
@@ -210,3 +208,11 @@ def test_sharded_batches_make_up_the_one_process_batches() -> None:
     padded = [list(ShardedSampler(order(), rank, 2)) for rank in (0, 1)]
     assert len(padded[0]) == len(padded[1]) == 11  # 21 padded to 22 with the order's first index
     assert sorted(padded[0] + padded[1]) == sorted(samples + one[:1])
+
+
+def weights_apart(one: Path, two: Path) -> float:
+    """How far apart the kept weights of two runs' folders are: the norm of their difference relative to the
+    first's."""
+    weights = [torch.load(folder / artifacts.WEIGHTS, weights_only=True) for folder in (one, two)]
+    difference = sum(float((weights[0][k] - weights[1][k]).float().norm() ** 2) for k in weights[0]) ** 0.5
+    return difference / sum(float(w.float().norm() ** 2) for w in weights[0].values()) ** 0.5
