@@ -110,9 +110,14 @@ def seed_loop(services: Services) -> int:
 
 
 def settled_jobs(
-    services: Services, kinds: Iterable[str], round_id: int | None = None, timeout: float = 60
+    services: Services,
+    kinds: Iterable[str],
+    round_id: int | None = None,
+    timeout: float = 60,
+    at_least: int = 0,
 ) -> list[Job]:
-    """The loop step jobs of these kinds (of one round, when given) once every one of them has ended."""
+    """The loop step jobs of these kinds (of one round, when given) once there are at_least of them and every
+    one has ended."""
     deadline = time.monotonic() + timeout
     while True:
         with services.db.session() as session:
@@ -121,7 +126,7 @@ def settled_jobs(
                 for job in session.scalars(select(Job).where(Job.kind.in_(list(kinds))))
                 if round_id is None or job.params["round_id"] == round_id
             ]
-        if all(job.status in TERMINAL_STATES for job in jobs):
+        if len(jobs) >= at_least and all(job.status in TERMINAL_STATES for job in jobs):
             return jobs
         assert time.monotonic() < deadline, [(job.kind, job.status) for job in jobs]
         time.sleep(0.3)
