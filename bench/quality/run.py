@@ -130,8 +130,8 @@ def print_table(cases: list[str], contenders: list[str], rows: dict) -> None:
         if "service" not in means or not bare:
             print(f"| {name} | " + " | ".join(cells) + " | - | - | - |")
             continue
-        verdict = "yes" if means["service"][0] >= max(bare.values()) else "no"
         best_bare = max(bare, key=bare.__getitem__)
+        verdict = "yes" if means["service"][0] >= bare[best_bare] else "no"
         paired = paired_difference(rows[name, "service"], rows[name, best_bare])
         at_best = statistics.mean(row["best_accuracy"] for row in rows[name, best_bare])
         print(f"| {name} | " + " | ".join(cells) + f" | {verdict} | {paired} | {at_best:.4f} |")

@@ -18,7 +18,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, event, inspect, text
-from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.engine import URL, Connection, Engine
 
 HERE = Path(__file__).resolve().parent
 # Databases made before the schema had revisions (tables made by create_all, no alembic_version table) are
@@ -55,7 +55,7 @@ def _schema_lock(engine: Engine) -> Iterator[Connection]:
     if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
         with open(f"{engine.url.database}.schema-lock", "a") as lock_file:
             fcntl.flock(lock_file, fcntl.LOCK_EX)  # closing the file releases it
-            migration_engine = _transactional_sqlite(engine.url.render_as_string(hide_password=False))
+            migration_engine = _transactional_sqlite(engine.url)
             try:
                 with migration_engine.begin() as connection:
                     yield connection
@@ -68,13 +68,13 @@ def _schema_lock(engine: Engine) -> Iterator[Connection]:
             yield connection
 
 
-def _transactional_sqlite(url: str) -> Engine:
+def _transactional_sqlite(url: URL) -> Engine:
     """An engine on the same SQLite file whose transactions hold DDL too. Python's sqlite3 module begins a
     transaction only before INSERT, UPDATE or DELETE, so a CREATE or ALTER ran on its own and a revision that
     failed halfway kept its first changes; here each transaction starts with BEGIN IMMEDIATE (the write lock
     at once) and nothing commits before its end. The file is switched to WAL first, as every connection of
     ``db.Database`` does: a writer then never blocks another process's readers, nor its switch to WAL."""
-    migration_engine = create_engine(make_url(url), connect_args={"timeout": 30})
+    migration_engine = create_engine(url, connect_args={"timeout": 30})
 
     @event.listens_for(migration_engine, "connect")
     def _no_implicit_transactions(dbapi_connection, _record) -> None:
